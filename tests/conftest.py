@@ -1,0 +1,16 @@
+import os
+
+# Two cores here: keep torch from oversubscribing when Ray workers share the machine.
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+import pytest
+
+from tests.model_factory import build_random_clip
+
+
+@pytest.fixture(scope="session")
+def tiny_clip_dir(tmp_path_factory):
+    """A tiny random CLIP checkpoint on disk, loadable with from_pretrained."""
+    return str(build_random_clip(tmp_path_factory.mktemp("tiny-clip"), size="tiny"))
