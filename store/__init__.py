@@ -1,0 +1,11 @@
+"""The LanceDB side of the image library: schema, table handle, queries. Imports no model code."""
+
+from store.errors import (
+    InvalidFilterError, InvalidRowsError, LibraryError, ModelMismatchError, TableNotFoundError,
+)
+from store.library import DEFAULT_DB, DEFAULT_TABLE, AddResult, ImageLibrary, resolve_db
+
+__all__ = [
+    "AddResult", "DEFAULT_DB", "DEFAULT_TABLE", "ImageLibrary", "InvalidFilterError",
+    "InvalidRowsError", "LibraryError", "ModelMismatchError", "TableNotFoundError", "resolve_db",
+]

@@ -1,0 +1,21 @@
+"""Errors raised by the store. Each carries a one-line message fit to show a user as is."""
+
+
+class LibraryError(Exception):
+    """Base class: something about the library or a request to it is wrong."""
+
+
+class TableNotFoundError(LibraryError):
+    """The table has not been created yet (nothing indexed)."""
+
+
+class ModelMismatchError(LibraryError):
+    """The table's vectors were made by another model than the one asked for."""
+
+
+class InvalidFilterError(LibraryError):
+    """A `where` filter that does not parse or is not a pure filter expression."""
+
+
+class InvalidRowsError(LibraryError):
+    """Rows handed to `add` that do not fit the schema (wrong vector size, missing id...)."""

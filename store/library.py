@@ -1,0 +1,390 @@
+"""`ImageLibrary`: the LanceDB table of images. It stores and queries vectors; it never computes them."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from store.errors import (
+    InvalidFilterError, LibraryError, ModelMismatchError, TableNotFoundError,
+)
+from store.schema import METADATA_COLUMNS, image_schema, rows_to_table, schema_model
+
+DEFAULT_DB = "./data/lancedb"
+DEFAULT_TABLE = "images"
+SORTABLE_COLUMNS = ("indexed_at", "file_name", "file_size", "width", "height", "format", "uri", "id", "mtime")
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class AddResult:
+    inserted: int
+    skipped: int  # ids already in the table (or repeated within the batch)
+
+
+def resolve_db(explicit: str | None = None) -> str:
+    return explicit or os.environ.get("IMAGESEARCH_DB") or DEFAULT_DB
+
+
+def storage_options_from_env() -> dict[str, str] | None:
+    """Object-store credentials for s3:// databases, taken from the usual AWS variables."""
+    names = {
+        "AWS_ACCESS_KEY_ID": "aws_access_key_id", "AWS_SECRET_ACCESS_KEY": "aws_secret_access_key",
+        "AWS_SESSION_TOKEN": "aws_session_token", "AWS_REGION": "region",
+        "AWS_ENDPOINT_URL": "aws_endpoint", "AWS_ENDPOINT_URL_S3": "aws_endpoint",
+    }
+    options = {key: os.environ[var] for var, key in names.items() if os.environ.get(var)}
+    endpoint = options.get("aws_endpoint", "")
+    if endpoint.startswith("http://"):
+        options["allow_http"] = "true"
+    return options or None
+
+
+def _is_retryable_conflict(error: Exception) -> bool:
+    text = str(error).lower()
+    return "conflict" in text or "retryable" in text or "concurrent" in text
+
+
+def _retry_on_conflict(operation: Callable[[], T], attempts: int = 8) -> T:
+    """Concurrent writers (dashboard users, a bulk job) can race on a commit: retry with backoff."""
+    for attempt in range(attempts):
+        try:
+            return operation()
+        except Exception as error:  # lancedb raises plain RuntimeError/OSError for conflicts
+            if attempt == attempts - 1 or not _is_retryable_conflict(error):
+                raise
+            time.sleep(min(0.05 * 2**attempt, 1.0))
+    raise AssertionError("unreachable")
+
+
+def _sql_string(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def id_filter(ids: Iterable[str]) -> str:
+    return "id IN (" + ", ".join(_sql_string(i) for i in ids) + ")"
+
+
+class ImageLibrary:
+    """One LanceDB table of images: add, get, search, delete, page, stats, versions."""
+
+    def __init__(
+        self,
+        db: str | None = None,
+        table: str = DEFAULT_TABLE,
+        *,
+        storage_options: Mapping[str, str] | None = None,
+        read_consistency_interval: timedelta | None = timedelta(seconds=1),
+    ):
+        import lancedb  # deferred: importing lancedb costs ~1 s
+
+        self.db_uri = resolve_db(db)
+        self.table_name = table
+        self.storage_options = dict(storage_options or storage_options_from_env() or {})
+        if "://" not in self.db_uri:
+            os.makedirs(self.db_uri, exist_ok=True)
+        # A non-zero interval lets a long-lived handle (the dashboard) see other writers' commits.
+        self._db = lancedb.connect(
+            self.db_uri,
+            read_consistency_interval=read_consistency_interval,
+            storage_options=self.storage_options or None,
+        )
+        self._table = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"ImageLibrary(db={self.db_uri!r}, table={self.table_name!r})"
+
+    # --- opening and creating ---------------------------------------------------------------
+
+    def exists(self) -> bool:
+        return self._open(missing_ok=True) is not None
+
+    def _open(self, missing_ok: bool = False):
+        with self._lock:
+            if self._table is None:
+                try:
+                    self._table = self._db.open_table(self.table_name)
+                except (ValueError, FileNotFoundError) as error:
+                    if "not found" not in str(error).lower() and "does not exist" not in str(error).lower():
+                        raise
+                    if missing_ok:
+                        return None
+                    raise TableNotFoundError(
+                        f"table '{self.table_name}' does not exist in {self.db_uri}: "
+                        "index some images first (python -m pipeline index PATH)"
+                    ) from None
+            return self._table
+
+    @property
+    def table(self):
+        return self._open()
+
+    def ensure(self, model_id: str, dim: int) -> None:
+        """Create the table for this model, or check that the existing one was made by it."""
+        table = self._open(missing_ok=True)
+        if table is None:
+            with self._lock:
+                self._table = self._db.create_table(
+                    self.table_name, schema=image_schema(dim, model_id), exist_ok=True
+                )
+        self.check_model(model_id, dim)
+
+    def check_model(self, model_id: str, dim: int | None = None) -> None:
+        table_model, table_dim = self.model_info()
+        if table_model != model_id or (dim is not None and table_dim != dim):
+            raise ModelMismatchError(
+                f"table '{self.table_name}' holds vectors from model '{table_model}' (dim {table_dim}), "
+                f"not '{model_id}'" + (f" (dim {dim})" if dim is not None else "")
+                + ": use --model " + str(table_model) + " or another --table"
+            )
+
+    def model_info(self) -> tuple[str | None, int | None]:
+        return schema_model(self.table.schema)
+
+    # --- writing ------------------------------------------------------------------------------
+
+    def add(self, rows: Sequence[Mapping[str, Any]] | pa.Table) -> AddResult:
+        """Insert rows whose id is not in the table yet, in one commit. Adding twice is a no-op."""
+        table = self.table
+        data = rows if isinstance(rows, pa.Table) else rows_to_table(rows, table.schema)
+        if data.num_rows == 0:
+            return AddResult(0, 0)
+        unique = _first_of_each_id(data)
+        result = _retry_on_conflict(
+            lambda: table.merge_insert("id").when_not_matched_insert_all().execute(unique)
+        )
+        inserted = int(result.num_inserted_rows)
+        return AddResult(inserted=inserted, skipped=data.num_rows - inserted)
+
+    def delete(self, ids: Iterable[str] | None = None, where: str | None = None) -> int:
+        """Delete by ids and/or a filter; returns how many rows went."""
+        clauses = []
+        ids = list(ids or [])
+        if ids:
+            clauses.append(id_filter(ids))
+        if where:
+            self.validate_filter(where)
+            clauses.append(f"({where})")
+        if not clauses:
+            raise LibraryError("delete needs ids or a where filter")
+        predicate = " OR ".join(clauses)
+        before = self.count()
+        _retry_on_conflict(lambda: self.table.delete(predicate))
+        return before - self.count()
+
+    def clear(self) -> int:
+        before = self.count()
+        _retry_on_conflict(lambda: self.table.delete("true"))
+        return before
+
+    def restore(self, version: int) -> None:
+        """Make `version` the latest again (a new version: undo that can itself be undone)."""
+        known = {v["version"] for v in self.versions()}
+        if version not in known:
+            raise LibraryError(f"version {version} does not exist (have {min(known)}..{max(known)})")
+        _retry_on_conflict(lambda: self.table.restore(version))
+
+    # --- reading ------------------------------------------------------------------------------
+
+    def count(self, where: str | None = None) -> int:
+        if where:
+            self.validate_filter(where)
+        return int(self.table.count_rows(where) if where else self.table.count_rows())
+
+    def validate_filter(self, where: str) -> None:
+        """Raise InvalidFilterError with a one-line reason unless `where` is a valid filter."""
+        if ";" in where:
+            raise InvalidFilterError("a filter is one expression: ';' is not allowed")
+        try:
+            self.table.search().where(where).select(["id"]).limit(1).to_arrow()
+        except (ValueError, RuntimeError, OSError) as error:
+            raise InvalidFilterError(f"invalid filter {where!r}: {_first_line(error)}") from None
+
+    def get(self, image_id: str, with_thumbnail: bool = True, with_vector: bool = False) -> dict | None:
+        found = self.get_many([image_id], with_thumbnail=with_thumbnail, with_vector=with_vector)
+        return found[0] if found else None
+
+    def get_many(self, ids: Sequence[str], with_thumbnail: bool = False, with_vector: bool = False) -> list[dict]:
+        if not ids:
+            return []
+        columns = _columns(with_thumbnail, with_vector)
+        rows = self.table.search().where(id_filter(ids)).select(columns).limit(len(ids)).to_arrow()
+        return rows.to_pylist()
+
+    def existing_ids(self, ids: Sequence[str]) -> set[str]:
+        if not ids:
+            return set()
+        found = self.table.search().where(id_filter(ids)).select(["id"]).limit(len(ids)).to_arrow()
+        return set(found["id"].to_pylist())
+
+    def search(
+        self,
+        vector: np.ndarray,
+        k: int = 10,
+        where: str | None = None,
+        min_score: float | None = None,
+        with_thumbnail: bool = False,
+        with_vector: bool = False,
+        exclude_ids: Sequence[str] = (),
+    ) -> list[dict]:
+        """Nearest images by cosine similarity (`score`, higher is closer), filtered before search."""
+        if k < 1:
+            raise LibraryError("k must be at least 1")
+        query = np.asarray(vector, dtype=np.float32).reshape(-1)
+        dim = self.table.schema.field("vector").type.list_size
+        if query.size != dim:
+            raise LibraryError(f"query vector has {query.size} values, table expects {dim}")
+        clauses = [f"({where})"] if where else []
+        if where:
+            self.validate_filter(where)
+        if exclude_ids:
+            clauses.append("NOT " + id_filter(exclude_ids))
+        builder = self.table.search(query).distance_type("cosine").limit(k)
+        builder = builder.select(_columns(with_thumbnail, with_vector))
+        if clauses:
+            builder = builder.where(" AND ".join(clauses), prefilter=True)
+        hits = builder.to_arrow()
+        scores = pc.subtract(1.0, hits["_distance"]).to_pylist()
+        results = []
+        for row, score in zip(hits.drop_columns(["_distance"]).to_pylist(), scores):
+            if min_score is not None and score < min_score:
+                continue
+            row["score"] = float(score)
+            results.append(row)
+        return results
+
+    def page(
+        self,
+        offset: int = 0,
+        limit: int = 50,
+        order_by: str = "indexed_at",
+        descending: bool = True,
+        where: str | None = None,
+        with_thumbnail: bool = False,
+    ) -> list[dict]:
+        """One page of rows in a stable order (ties broken by id)."""
+        from lancedb.query import ColumnOrdering
+
+        if order_by not in SORTABLE_COLUMNS:
+            raise LibraryError(f"cannot sort by {order_by!r}: choose one of {', '.join(SORTABLE_COLUMNS)}")
+        builder = self.table.search().select(_columns(with_thumbnail, False))
+        if where:
+            self.validate_filter(where)
+            builder = builder.where(where)
+        ordering = [ColumnOrdering(column_name=order_by, ascending=not descending)]
+        if order_by != "id":
+            ordering.append(ColumnOrdering(column_name="id", ascending=True))
+        return builder.order_by(ordering).offset(offset).limit(limit).to_arrow().to_pylist()
+
+    def query(self, where: str | None = None, select: Sequence[str] | None = None, limit: int | None = 100) -> pa.Table:
+        """Read-only filtered projection (the CLI's `query --where/--select`)."""
+        columns = list(select) if select else list(METADATA_COLUMNS)
+        unknown = [c for c in columns if c not in self.table.schema.names]
+        if unknown:
+            raise LibraryError(f"unknown column(s): {', '.join(unknown)}; have {', '.join(self.table.schema.names)}")
+        builder = self.table.search().select(columns)
+        if where:
+            self.validate_filter(where)
+            builder = builder.where(where)
+        if limit is not None:
+            builder = builder.limit(limit)
+        else:
+            builder = builder.limit(self.count() or 1)
+        return builder.to_arrow()
+
+    def fingerprints(self) -> dict[str, tuple[int | None, Any, str]]:
+        """uri -> (file_size, mtime, id) of every row, so unchanged files can be skipped unread."""
+        data = self.table.to_lance().to_table(columns=["uri", "file_size", "mtime", "id"])
+        return {
+            uri: (size, mtime, row_id)
+            for uri, size, mtime, row_id in zip(
+                data["uri"].to_pylist(), data["file_size"].to_pylist(),
+                data["mtime"].to_pylist(), data["id"].to_pylist(),
+            )
+        }
+
+    def versions(self) -> list[dict]:
+        """Every table version, oldest first, with its row count and time."""
+        dataset = self.table.to_lance()
+        result = []
+        for entry in self.table.list_versions():
+            version = entry["version"]
+            try:
+                rows = dataset.checkout_version(version).count_rows()
+            except Exception:  # cleaned-up versions cannot be opened any more
+                rows = None
+            result.append({"version": version, "timestamp": entry.get("timestamp"), "rows": rows})
+        return result
+
+    def stats(self) -> dict:
+        table = self.table
+        model, dim = schema_model(table.schema)
+        data = table.to_lance().to_table(columns=["format", "file_size"])
+        formats = {}
+        if data.num_rows:
+            counts = data["format"].fill_null("unknown").value_counts()
+            formats = {item["values"].as_py(): item["counts"].as_py() for item in counts}
+        total = pc.sum(data["file_size"]).as_py() if data.num_rows else 0
+        return {
+            "db": self.db_uri,
+            "table": self.table_name,
+            "model": model,
+            "dim": dim,
+            "rows": data.num_rows,
+            "total_bytes": int(total or 0),
+            "formats": dict(sorted(formats.items(), key=lambda kv: -kv[1])),
+            "version": int(table.version),
+            "versions": len(table.list_versions()),
+            "disk_bytes": self._disk_bytes(),
+            "indices": [_index_name(i) for i in table.list_indices()],
+        }
+
+    def _disk_bytes(self) -> int:
+        path = os.path.join(self.db_uri, f"{self.table_name}.lance")
+        if "://" in self.db_uri or not os.path.isdir(path):
+            return int(self.table.stats().get("total_bytes", 0))
+        total = 0
+        for root, _dirs, files in os.walk(path):
+            for name in files:
+                try:
+                    total += os.path.getsize(os.path.join(root, name))
+                except OSError:
+                    pass  # a concurrent cleanup removed it
+        return total
+
+
+def _columns(with_thumbnail: bool, with_vector: bool) -> list[str]:
+    columns = list(METADATA_COLUMNS)
+    if with_thumbnail:
+        columns.append("thumbnail")
+    if with_vector:
+        columns.append("vector")
+    return columns
+
+
+def _first_of_each_id(data: pa.Table) -> pa.Table:
+    ids = data["id"].to_pylist()
+    if len(set(ids)) == len(ids):
+        return data
+    seen: set[str] = set()
+    keep = [not (i in seen or seen.add(i)) for i in ids]
+    return data.filter(pa.array(keep))
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip() or type(error).__name__
+    return text.splitlines()[0][:300]
+
+
+def _index_name(index: Any) -> str:
+    return getattr(index, "name", None) or str(index)

@@ -1,0 +1,126 @@
+"""The Arrow schema of one library row: one image, its metadata, its thumbnail and its vector.
+
+The model id and the vector dimension live in the schema metadata so a table always knows
+which model produced its vectors (mixing two models' vectors would make every score wrong).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+import pyarrow as pa
+
+from store.errors import InvalidRowsError
+
+SCHEMA_VERSION = 1
+MODEL_KEY = b"imagesearch.model"
+DIM_KEY = b"imagesearch.dim"
+SCHEMA_VERSION_KEY = b"imagesearch.schema_version"
+
+TIMESTAMP = pa.timestamp("us", tz="UTC")
+
+# Columns that describe an image; everything but the heavy `thumbnail` and `vector`.
+METADATA_COLUMNS = [
+    "id", "uri", "file_name", "description", "tags", "width", "height", "format",
+    "file_size", "mtime", "indexed_at", "attributes",
+]
+
+
+def image_schema(dim: int, model_id: str) -> pa.Schema:
+    fields = [
+        pa.field("id", pa.string(), nullable=False),  # sha256 of the file bytes
+        pa.field("uri", pa.string()),
+        pa.field("file_name", pa.string()),
+        pa.field("description", pa.string()),
+        pa.field("tags", pa.list_(pa.string())),
+        pa.field("width", pa.int32()),
+        pa.field("height", pa.int32()),
+        pa.field("format", pa.string()),
+        pa.field("file_size", pa.int64()),
+        pa.field("mtime", TIMESTAMP),  # source file's mtime, for incremental re-indexing
+        pa.field("indexed_at", TIMESTAMP),
+        pa.field("attributes", pa.string()),  # JSON object: e.g. generation parameters
+        pa.field("thumbnail", pa.binary()),  # JPEG, longest side <= 256 px
+        pa.field("vector", pa.list_(pa.float32(), dim)),
+    ]
+    metadata = {
+        MODEL_KEY: model_id.encode(),
+        DIM_KEY: str(dim).encode(),
+        SCHEMA_VERSION_KEY: str(SCHEMA_VERSION).encode(),
+    }
+    return pa.schema(fields, metadata=metadata)
+
+
+def schema_model(schema: pa.Schema) -> tuple[str | None, int | None]:
+    """The (model id, dimension) recorded in a table's schema metadata."""
+    meta = schema.metadata or {}
+    model = meta.get(MODEL_KEY)
+    dim = meta.get(DIM_KEY)
+    return (model.decode() if model else None, int(dim) if dim else None)
+
+
+def normalise(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)
+
+
+def _as_utc(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, (int, float)):
+        return datetime.fromtimestamp(value, tz=timezone.utc)
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    raise InvalidRowsError(f"expected a datetime or epoch seconds, got {type(value).__name__}")
+
+
+def rows_to_table(rows: Iterable[Mapping[str, Any]], schema: pa.Schema) -> pa.Table:
+    """Build an Arrow table from row dicts: fills defaults, checks and L2-normalises vectors."""
+    rows = list(rows)
+    dim = schema.field("vector").type.list_size
+    now = datetime.now(timezone.utc)
+    columns: dict[str, list] = {name: [] for name in schema.names}
+    vectors = np.zeros((len(rows), dim), dtype=np.float32)
+    for i, row in enumerate(rows):
+        row_id = row.get("id")
+        if not row_id:
+            raise InvalidRowsError(f"row {i} has no id")
+        vector = np.asarray(row.get("vector"), dtype=np.float32).reshape(-1)
+        if vector.shape != (dim,):
+            raise InvalidRowsError(f"row {row_id[:12]}: vector has {vector.size} values, table expects {dim}")
+        if not np.all(np.isfinite(vector)):
+            raise InvalidRowsError(f"row {row_id[:12]}: vector contains NaN or infinity")
+        vectors[i] = vector
+        attributes = row.get("attributes")
+        if attributes is not None and not isinstance(attributes, str):
+            attributes = json.dumps(attributes, sort_keys=True, default=str)
+        values = {
+            "id": row_id,
+            "uri": row.get("uri"),
+            "file_name": row.get("file_name"),
+            "description": row.get("description") or "",
+            "tags": [str(t) for t in (row.get("tags") or [])],
+            "width": row.get("width"),
+            "height": row.get("height"),
+            "format": row.get("format"),
+            "file_size": row.get("file_size"),
+            "mtime": _as_utc(row.get("mtime")),
+            "indexed_at": _as_utc(row.get("indexed_at")) or now,
+            "attributes": attributes,
+            "thumbnail": row.get("thumbnail"),
+        }
+        for name in schema.names:
+            if name != "vector":
+                columns[name].append(values.get(name))
+    arrays = []
+    for field in schema:
+        if field.name == "vector":
+            flat = pa.array(normalise(vectors).reshape(-1), type=pa.float32())
+            arrays.append(pa.FixedSizeListArray.from_arrays(flat, dim))
+        else:
+            arrays.append(pa.array(columns[field.name], type=field.type))
+    return pa.Table.from_arrays(arrays, schema=schema)

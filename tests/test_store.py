@@ -1,0 +1,219 @@
+"""ImageLibrary over a real LanceDB table in tmp_path, with hand-made vectors."""
+
+import json
+
+import numpy as np
+import pytest
+
+from store import (
+    ImageLibrary, InvalidFilterError, InvalidRowsError, LibraryError, ModelMismatchError,
+    TableNotFoundError,
+)
+
+DIM = 8
+MODEL = "test/tiny-model"
+
+
+def unit(seed_or_values):
+    v = np.asarray(seed_or_values, dtype=np.float32) if not isinstance(seed_or_values, int) \
+        else np.random.default_rng(seed_or_values).normal(size=DIM).astype(np.float32)
+    return v / np.linalg.norm(v)
+
+
+def row(i, **overrides):
+    base = {
+        "id": f"{i:064x}", "uri": f"/photos/img{i}.jpg", "file_name": f"img{i}.jpg",
+        "description": f"picture {i}", "tags": ["even" if i % 2 == 0 else "odd"],
+        "width": 640, "height": 480, "format": "JPEG" if i % 3 else "PNG",
+        "file_size": 1000 + i, "thumbnail": b"\xff\xd8thumb", "vector": unit(i),
+    }
+    base.update(overrides)
+    return base
+
+
+@pytest.fixture
+def library(tmp_path):
+    lib = ImageLibrary(str(tmp_path / "db"), "images")
+    lib.ensure(MODEL, DIM)
+    return lib
+
+
+def test_missing_table_is_a_clear_error(tmp_path):
+    lib = ImageLibrary(str(tmp_path / "db"))
+    assert not lib.exists()
+    with pytest.raises(TableNotFoundError, match="index some images first"):
+        lib.count()
+
+
+def test_adding_rows_twice_inserts_them_once(library):
+    first = library.add([row(i) for i in range(5)])
+    second = library.add([row(i) for i in range(7)])
+    assert (first.inserted, first.skipped) == (5, 0)
+    assert (second.inserted, second.skipped) == (2, 5)
+    assert library.count() == 7
+
+
+def test_duplicate_ids_within_one_batch_are_stored_once(library):
+    result = library.add([row(1), row(1, uri="/elsewhere/copy.jpg")])
+    assert (result.inserted, result.skipped) == (1, 1)
+    assert library.get(row(1)["id"])["uri"] == "/photos/img1.jpg"
+
+
+def test_one_add_is_one_table_version(library):
+    before = library.table.version
+    library.add([row(i) for i in range(50)])
+    assert library.table.version == before + 1
+
+
+def test_stored_vectors_are_l2_normalised(library):
+    library.add([row(1, vector=np.full(DIM, 3.0))])
+    stored = np.asarray(library.get(row(1)["id"], with_vector=True)["vector"])
+    assert np.linalg.norm(stored) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_get_returns_metadata_and_thumbnail(library):
+    library.add([row(3, tags=["cat", "pet"], attributes={"seed": 7})])
+    got = library.get(row(3)["id"])
+    assert got["file_name"] == "img3.jpg" and got["tags"] == ["cat", "pet"]
+    assert got["thumbnail"] == b"\xff\xd8thumb"
+    assert json.loads(got["attributes"]) == {"seed": 7}
+    assert got["indexed_at"] is not None
+    assert library.get("0" * 64) is None
+
+
+def test_wrong_vector_size_is_rejected(library):
+    with pytest.raises(InvalidRowsError, match="expects 8"):
+        library.add([row(1, vector=np.ones(3))])
+
+
+def test_nan_vectors_are_rejected(library):
+    with pytest.raises(InvalidRowsError, match="NaN"):
+        library.add([row(1, vector=np.full(DIM, np.nan))])
+
+
+def test_search_ranks_the_identical_vector_first_with_cosine_score(library):
+    library.add([row(i) for i in range(20)])
+    hits = library.search(unit(7), k=5)
+    assert len(hits) == 5
+    assert hits[0]["id"] == row(7)["id"]
+    assert hits[0]["score"] == pytest.approx(1.0, abs=1e-5)
+    scores = [h["score"] for h in hits]
+    assert scores == sorted(scores, reverse=True)
+    assert "vector" not in hits[0] and "thumbnail" not in hits[0]
+
+
+def test_filtered_search_returns_k_matching_rows(library):
+    library.add([row(i) for i in range(40)])
+    hits = library.search(unit(7), k=10, where="array_has(tags, 'even')")
+    assert len(hits) == 10
+    assert all("even" in h["tags"] for h in hits)
+    assert row(7)["id"] not in {h["id"] for h in hits}
+
+
+def test_min_score_drops_distant_results(library):
+    library.add([row(1, vector=unit([1, 0, 0, 0, 0, 0, 0, 0])), row(2, vector=unit([0, 1, 0, 0, 0, 0, 0, 0]))])
+    hits = library.search(unit([1, 0, 0, 0, 0, 0, 0, 0]), k=5, min_score=0.5)
+    assert [h["id"] for h in hits] == [row(1)["id"]]
+
+
+def test_search_can_exclude_ids(library):
+    library.add([row(i) for i in range(5)])
+    hits = library.search(unit(2), k=5, exclude_ids=[row(2)["id"]])
+    assert row(2)["id"] not in {h["id"] for h in hits} and len(hits) == 4
+
+
+def test_invalid_filter_is_a_one_line_error(library):
+    library.add([row(1)])
+    with pytest.raises(InvalidFilterError) as caught:
+        library.search(unit(1), where="format ==== 'PNG'")
+    assert "\n" not in str(caught.value)
+    with pytest.raises(InvalidFilterError):
+        library.count(where="1=1; DROP TABLE images")
+
+
+def test_query_vector_of_wrong_size_is_rejected(library):
+    library.add([row(1)])
+    with pytest.raises(LibraryError, match="expects 8"):
+        library.search(np.ones(4))
+
+
+def test_delete_by_ids_and_by_filter_report_counts(library):
+    library.add([row(i) for i in range(10)])
+    assert library.delete(ids=[row(0)["id"], row(1)["id"], "f" * 64]) == 2
+    assert library.delete(where="format = 'PNG'") == 3  # 3, 6, 9
+    assert library.count() == 5
+    with pytest.raises(LibraryError):
+        library.delete()
+
+
+def test_clear_then_restore_undoes_the_clear(library):
+    library.add([row(i) for i in range(6)])
+    version_with_rows = library.table.version
+    assert library.clear() == 6
+    assert library.count() == 0
+    library.restore(version_with_rows)
+    assert library.count() == 6
+    versions = library.versions()
+    assert versions[-1]["rows"] == 6 and any(v["rows"] == 0 for v in versions)
+
+
+def test_restoring_an_unknown_version_is_an_error(library):
+    with pytest.raises(LibraryError, match="does not exist"):
+        library.restore(999)
+
+
+def test_model_mismatch_names_both_models(library):
+    with pytest.raises(ModelMismatchError) as caught:
+        library.ensure("other/model", DIM)
+    assert "test/tiny-model" in str(caught.value) and "other/model" in str(caught.value)
+    with pytest.raises(ModelMismatchError):
+        library.ensure(MODEL, DIM * 2)
+
+
+def test_model_and_dim_survive_reopening(library, tmp_path):
+    library.add([row(1)])
+    reopened = ImageLibrary(str(tmp_path / "db"), "images")
+    assert reopened.model_info() == (MODEL, DIM)
+
+
+def test_pages_are_sorted_and_disjoint(library):
+    library.add([row(i, file_size=100 - i) for i in range(25)])
+    pages = [library.page(offset=o, limit=10, order_by="file_size", descending=False) for o in (0, 10, 20)]
+    sizes = [r["file_size"] for p in pages for r in p]
+    assert sizes == sorted(sizes) and len(sizes) == 25
+    assert len({r["id"] for p in pages for r in p}) == 25
+    with pytest.raises(LibraryError, match="cannot sort"):
+        library.page(order_by="vector")
+
+
+def test_stats_count_bytes_formats_and_versions(library):
+    library.add([row(i) for i in range(6)])
+    stats = library.stats()
+    assert stats["rows"] == 6
+    assert stats["total_bytes"] == sum(1000 + i for i in range(6))
+    assert stats["formats"] == {"JPEG": 4, "PNG": 2}
+    assert stats["model"] == MODEL and stats["dim"] == DIM
+    assert stats["versions"] >= 2 and stats["disk_bytes"] > 0
+
+
+def test_query_selects_filters_and_limits(library):
+    library.add([row(i) for i in range(10)])
+    result = library.query(where="file_size >= 1005", select=["id", "file_size"], limit=3)
+    assert result.column_names == ["id", "file_size"] and result.num_rows == 3
+    assert all(s >= 1005 for s in result["file_size"].to_pylist())
+    with pytest.raises(LibraryError, match="unknown column"):
+        library.query(select=["nope"])
+
+
+def test_fingerprints_map_uri_to_size_and_id(library):
+    library.add([row(1, mtime=1_700_000_000)])
+    size, mtime, row_id = library.fingerprints()["/photos/img1.jpg"]
+    assert size == 1001 and row_id == row(1)["id"] and mtime.timestamp() == 1_700_000_000
+
+
+def test_a_second_handle_sees_commits_from_another_writer(library, tmp_path):
+    from datetime import timedelta
+    reader = ImageLibrary(str(tmp_path / "db"), "images", read_consistency_interval=timedelta(0))
+    assert reader.count() == 0
+    library.add([row(1)])
+    assert reader.count() == 1
