@@ -14,3 +14,13 @@ from tests.model_factory import build_random_clip
 def tiny_clip_dir(tmp_path_factory):
     """A tiny random CLIP checkpoint on disk, loadable with from_pretrained."""
     return str(build_random_clip(tmp_path_factory.mktemp("tiny-clip"), size="tiny"))
+
+
+def pytest_configure(config):
+    for marker in (
+        "slow: takes more than a few seconds (Ray jobs, clusters, browsers); CI runs it too",
+        "cluster: starts a multi-node Ray cluster on loopback",
+        "browser: drives a real Chromium through Playwright",
+        "gpu: needs CUDA; skipped without it",
+    ):
+        config.addinivalue_line("markers", marker)

@@ -4,24 +4,19 @@ real `from_pretrained` path. Tests use the tiny one; benchmarks use `CLIPConfig(
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 _CHARS = "abcdefghijklmnopqrstuvwxyz0123456789 .,-'!?"
 
 
-def _byte_level_tokenizer(work_dir: Path):
+def _byte_level_tokenizer():
     from transformers import CLIPTokenizer
 
     vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
     for ch in _CHARS:
         vocab.setdefault(ch, len(vocab))
         vocab.setdefault(ch + "</w>", len(vocab))
-    vocab_file = work_dir / "vocab.json"
-    merges_file = work_dir / "merges.txt"
-    vocab_file.write_text(json.dumps(vocab))
-    merges_file.write_text("#version: 0.2\n")
-    return CLIPTokenizer(vocab_file=str(vocab_file), merges_file=str(merges_file), model_max_length=77)
+    return CLIPTokenizer(vocab=vocab, merges=[], model_max_length=77)
 
 
 def build_random_clip(out_dir: str | Path, size: str = "tiny", seed: int = 0) -> Path:
@@ -31,7 +26,7 @@ def build_random_clip(out_dir: str | Path, size: str = "tiny", seed: int = 0) ->
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    tokenizer = _byte_level_tokenizer(out_dir)
+    tokenizer = _byte_level_tokenizer()
     vocab_size = len(tokenizer.get_vocab())
     text_ids = dict(vocab_size=vocab_size, bos_token_id=0, eos_token_id=1, pad_token_id=1)
     if size == "tiny":
