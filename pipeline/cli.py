@@ -1,0 +1,76 @@
+"""`python -m pipeline COMMAND`: the command line. Owns parsing, exit codes and logging.
+
+stdout carries results (one JSON document with --json); logs and progress go to stderr.
+Bad input exits with status 2 and one line on stderr; a failed run exits with status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+
+from pipeline.commands import COMMAND_MODULES
+from pipeline.commands.common import UsageError
+from store import DEFAULT_TABLE, LibraryError
+
+
+def _common_options() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--db", default=None, help="database directory or URI (env IMAGESEARCH_DB, default ./data/lancedb)")
+    common.add_argument("--table", default=os.environ.get("IMAGESEARCH_TABLE", DEFAULT_TABLE), help="table name (env IMAGESEARCH_TABLE, default images)")
+    common.add_argument("--model", default=None, help="CLIP model hub id or local directory (env IMAGESEARCH_MODEL; default: the table's model, else openai/clip-vit-base-patch32)")
+    common.add_argument("--device", default=os.environ.get("IMAGESEARCH_DEVICE", "auto"), help="cpu, cuda, mps or auto (env IMAGESEARCH_DEVICE, default auto)")
+    common.add_argument("-v", "--verbose", action="store_true", help="debug logging on stderr")
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m pipeline",
+        description="Semantic image library: index, search and manage images with CLIP and LanceDB.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    common = _common_options()
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"pipeline.commands.{name}").register(sub, common)
+    return parser
+
+
+def _quiet_model_loading() -> None:
+    """Keep stderr to our own lines: no weight-loading bars or hub chatter."""
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    if "transformers" in sys.modules:  # already imported (tests, notebooks): env is read too late
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        hf_logging.set_verbosity_error()
+
+
+def _one_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, stream=sys.stderr,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if not args.verbose:
+        _quiet_model_loading()
+    from pipeline.encoder import ModelUnavailableError
+
+    try:
+        return args.run(args)
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except (LibraryError, ModelUnavailableError, ValueError) as error:
+        print(f"error: {_one_line(error)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

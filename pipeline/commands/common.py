@@ -1,0 +1,60 @@
+"""What every command shares: errors, the library and encoder from the common options, output."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from datetime import datetime
+from typing import Any
+
+from store import ImageLibrary, resolve_db
+
+
+class UsageError(Exception):
+    """Bad input from the user: exit 2 with this one line."""
+
+
+def open_library(args: argparse.Namespace) -> ImageLibrary:
+    return ImageLibrary(resolve_db(args.db), args.table)
+
+
+def choose_model(args: argparse.Namespace, library: ImageLibrary | None) -> str:
+    """--model, then IMAGESEARCH_MODEL, then the model the table was built with, then the default."""
+    from pipeline.encoder import DEFAULT_MODEL
+
+    if args.model or os.environ.get("IMAGESEARCH_MODEL"):
+        return args.model or os.environ["IMAGESEARCH_MODEL"]
+    if library is not None and library.exists():
+        table_model, _ = library.model_info()
+        if table_model:
+            return table_model
+    return DEFAULT_MODEL
+
+
+def make_encoder(args: argparse.Namespace, library: ImageLibrary | None):
+    from pipeline.encoder import ClipEncoder
+
+    return ClipEncoder(choose_model(args, library), device=args.device)
+
+
+def json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return None
+    return str(value)
+
+
+def print_json(document: Any) -> None:
+    json.dump(document, sys.stdout, default=json_default, indent=2)
+    sys.stdout.write("\n")
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1024 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"

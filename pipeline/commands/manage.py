@@ -1,0 +1,80 @@
+"""`stats`, `delete` and `query`: look after the library without the model."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import datetime
+
+from pipeline.commands.common import UsageError, human_bytes, json_default, open_library, print_json
+from store.library import id_filter
+
+
+def register(sub, common) -> None:
+    p = sub.add_parser("stats", parents=[common], help="library statistics")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=run_stats)
+
+    p = sub.add_parser("delete", parents=[common], help="delete images by id or filter")
+    p.add_argument("--id", dest="ids", nargs="+", default=[], help="image ids (sha256)")
+    p.add_argument("--where", help="SQL filter selecting the rows to delete")
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    p.set_defaults(run=run_delete)
+
+    p = sub.add_parser("query", parents=[common], help="read-only filtered listing of rows")
+    p.add_argument("--where", help="SQL filter")
+    p.add_argument("--select", help="comma-separated columns (default: all but thumbnail and vector)")
+    p.add_argument("--limit", type=int, default=20, help="maximum rows (default 20)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=run_query)
+
+
+def run_stats(args: argparse.Namespace) -> int:
+    stats = open_library(args).stats()
+    if args.json:
+        print_json(stats)
+        return 0
+    print(f"table      {stats['table']} in {stats['db']}")
+    print(f"model      {stats['model']} (dim {stats['dim']})")
+    print(f"rows       {stats['rows']}")
+    print(f"originals  {human_bytes(stats['total_bytes'])}")
+    print(f"on disk    {human_bytes(stats['disk_bytes'])}")
+    print(f"version    {stats['version']} ({stats['versions']} versions)")
+    formats = ", ".join(f"{name} {count}" for name, count in stats["formats"].items())
+    print(f"formats    {formats or '-'}")
+    print(f"indexes    {', '.join(stats['indices']) or 'none (exact search)'}")
+    return 0
+
+
+def run_delete(args: argparse.Namespace) -> int:
+    if not args.ids and not args.where:
+        raise UsageError("give --id ID... or --where SQL")
+    library = open_library(args)
+    if not args.yes:
+        clauses = ([id_filter(args.ids)] if args.ids else []) + ([f"({args.where})"] if args.where else [])
+        where = " OR ".join(clauses)
+        matching = library.count(where)
+        if not sys.stdin.isatty():
+            raise UsageError(f"this would delete {matching} image(s): add --yes to confirm")
+        answer = input(f"Delete {matching} image(s) from '{args.table}'? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("nothing deleted")
+            return 0
+    deleted = library.delete(ids=args.ids, where=args.where)
+    print(f"deleted {deleted} image(s); undo with the dashboard's version history or ImageLibrary.restore")
+    return 0
+
+
+def run_query(args: argparse.Namespace) -> int:
+    if args.limit < 1:
+        raise UsageError("--limit must be at least 1")
+    select = [c.strip() for c in args.select.split(",") if c.strip()] if args.select else None
+    result = open_library(args).query(where=args.where, select=select, limit=args.limit)
+    rows = result.to_pylist()
+    if args.json:
+        print_json({"rows": rows, "count": len(rows)})
+        return 0
+    for row in rows:
+        print("  ".join(f"{k}={json_default(v) if isinstance(v, (datetime, bytes)) else v}" for k, v in row.items()))
+    print(f"{len(rows)} row(s)", file=sys.stderr)
+    return 0
