@@ -1,6 +1,5 @@
 """ClipEncoder: a tiny random CLIP loaded through the real from_pretrained path."""
 
-import shutil
 import subprocess
 import sys
 import threading
@@ -44,40 +43,8 @@ def _cosines(a, b):
 
 
 @pytest.fixture(scope="module")
-def text_clip_dir(tiny_clip_dir, tmp_path_factory):
-    """tiny_clip_dir, or a repaired copy when its tokenizer maps every character to one id
-    (transformers 5's CLIPTokenizer ignores vocab_file=, so build it with vocab= as DESIGN.md says)."""
-    from transformers import (
-        AutoConfig,
-        AutoProcessor,
-        CLIPModel,
-        CLIPProcessor,
-        CLIPTokenizer,
-    )
-
-    processor = AutoProcessor.from_pretrained(tiny_clip_dir)
-    if processor.tokenizer("a cat")["input_ids"] != processor.tokenizer("a dog")["input_ids"]:
-        return tiny_clip_dir
-    from tests.model_factory import _CHARS
-
-    out = tmp_path_factory.mktemp("tiny-clip-text")
-    shutil.copytree(tiny_clip_dir, out, dirs_exist_ok=True)
-    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
-    for ch in _CHARS:
-        vocab.setdefault(ch, len(vocab))
-        vocab.setdefault(ch + "</w>", len(vocab))
-    tokenizer = CLIPTokenizer(vocab=vocab, merges=[], model_max_length=77)
-    config = AutoConfig.from_pretrained(tiny_clip_dir)
-    config.text_config.vocab_size = len(vocab)
-    torch.manual_seed(0)
-    CLIPModel(config).save_pretrained(out)
-    CLIPProcessor(image_processor=processor.image_processor, tokenizer=tokenizer).save_pretrained(out)
-    return str(out)
-
-
-@pytest.fixture(scope="module")
-def encoder(text_clip_dir):
-    return ClipEncoder(text_clip_dir, device="cpu", batch_size=3)
+def encoder(tiny_clip_dir):
+    return ClipEncoder(tiny_clip_dir, device="cpu", batch_size=3)
 
 
 def test_importing_the_module_pulls_in_neither_ray_lancedb_nor_torch():
@@ -184,8 +151,8 @@ def test_missing_weights_raise_one_line_error_naming_the_fix(model_id, monkeypat
         assert "\n" not in message and model_id in message and "IMAGESEARCH_MODEL" in message
 
 
-def test_model_loads_once_when_threads_race_for_it(text_clip_dir):
-    enc = ClipEncoder(text_clip_dir, device="cpu")
+def test_model_loads_once_when_threads_race_for_it(tiny_clip_dir):
+    enc = ClipEncoder(tiny_clip_dir, device="cpu")
     seen = []
     threads = [threading.Thread(target=lambda: seen.append(enc.model)) for _ in range(4)]
     for t in threads:
@@ -208,16 +175,16 @@ def test_fp16_on_cpu_is_refused():
         ClipEncoder("unused", dtype="int3")
 
 
-def test_bf16_on_cpu_stays_close_to_fp32(encoder, text_clip_dir):
-    bf16 = ClipEncoder(text_clip_dir, device="cpu", dtype="bf16")
+def test_bf16_on_cpu_stays_close_to_fp32(encoder, tiny_clip_dir):
+    bf16 = ClipEncoder(tiny_clip_dir, device="cpu", dtype="bf16")
     images = _images()
     assert bf16.dtype == "bf16"
     assert _cosines(bf16.encode_images(images), encoder.encode_images(images)).min() >= 0.99
     assert _cosines(bf16.encode_texts(TEXTS), encoder.encode_texts(TEXTS)).min() >= 0.99
 
 
-def test_release_drops_the_weights_and_the_next_call_reloads(text_clip_dir):
-    enc = ClipEncoder(text_clip_dir, device="cpu")
+def test_release_drops_the_weights_and_the_next_call_reloads(tiny_clip_dir):
+    enc = ClipEncoder(tiny_clip_dir, device="cpu")
     before = enc.encode_texts(TEXTS[:2])
     enc.release()
     assert not enc.is_loaded
@@ -226,10 +193,10 @@ def test_release_drops_the_weights_and_the_next_call_reloads(text_clip_dir):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 @pytest.mark.parametrize("dtype", ["fp16", "bf16"])
-def test_half_precision_on_gpu_stays_close_to_fp32(encoder, text_clip_dir, dtype):
-    gpu = ClipEncoder(text_clip_dir, device="cuda", dtype=dtype)
+def test_half_precision_on_gpu_stays_close_to_fp32(encoder, tiny_clip_dir, dtype):
+    gpu = ClipEncoder(tiny_clip_dir, device="cuda", dtype=dtype)
     images = _images()
     assert gpu.device == "cuda" and gpu.dtype == dtype
     assert _cosines(gpu.encode_images(images), encoder.encode_images(images)).min() >= 0.99
     assert _cosines(gpu.encode_texts(TEXTS), encoder.encode_texts(TEXTS)).min() >= 0.99
-    assert ClipEncoder(text_clip_dir).device == "cuda" and ClipEncoder(text_clip_dir).dtype == "fp16"
+    assert ClipEncoder(tiny_clip_dir).device == "cuda" and ClipEncoder(tiny_clip_dir).dtype == "fp16"
