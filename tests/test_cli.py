@@ -169,3 +169,12 @@ def test_module_entry_point_prints_json_and_logs_to_stderr(env):
     bad = subprocess.run([sys.executable, "-m", "pipeline", "stats", "--db", str(env / "empty")],
                          capture_output=True, text=True, cwd=ROOT, env=environment, timeout=300)
     assert bad.returncode == 2 and bad.stderr.strip().startswith("error:") and bad.stdout == ""
+
+
+def test_demo_indexes_the_bundled_sample_photos(env, capsys):
+    code, out, _ = run(capsys, "demo", "--samples", str(env / "samples"), "--no-dashboard")
+    assert code == 0
+    copied = [p for p in (env / "samples").iterdir()]
+    assert len(copied) >= 20
+    _, stats, _ = run(capsys, "stats", "--json")
+    assert json.loads(stats)["rows"] >= 20

@@ -1,0 +1,66 @@
+"""`demo`: copy the sample photos that scikit-image ships, index them, start the dashboard."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from pipeline.commands.common import UsageError, make_encoder, open_library
+from pipeline.sources import has_image_extension, local_sources
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def register(sub, common) -> None:
+    p = sub.add_parser("demo", parents=[common], help="index the bundled sample photos and start the dashboard")
+    p.add_argument("--samples", default="./data/samples", help="where to copy the sample photos (default ./data/samples)")
+    p.add_argument("--port", type=int, default=8501, help="dashboard port (default 8501)")
+    p.add_argument("--no-dashboard", action="store_true", help="only index the samples")
+    p.set_defaults(run=run_demo)
+
+
+def copy_sample_photos(target: str | Path) -> list[Path]:
+    """scikit-image's bundled photos (astronaut, coffee, cat, rocket...): no download needed."""
+    try:
+        import skimage
+    except ImportError:
+        raise UsageError("the sample photos come with scikit-image: pip install scikit-image") from None
+    source = Path(skimage.__file__).parent / "data"
+    target = Path(target)
+    target.mkdir(parents=True, exist_ok=True)
+    copied = []
+    for path in sorted(source.iterdir()):
+        if path.is_file() and has_image_extension(path.name):
+            destination = target / path.name
+            if not destination.exists():
+                shutil.copyfile(path, destination)
+            copied.append(destination)
+    return copied
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from pipeline.indexer import index_sources
+
+    photos = copy_sample_photos(args.samples)
+    print(f"{len(photos)} sample photos in {args.samples}", file=sys.stderr)
+    library = open_library(args)
+    encoder = make_encoder(args, library)
+    report = index_sources(library, encoder, local_sources([args.samples]))
+    for failure in report.failures:
+        print(f"failed: {failure.uri}: {failure.reason}", file=sys.stderr)
+    print(report.summary())
+    if args.no_dashboard:
+        return 0
+    env = {**os.environ, "IMAGESEARCH_DB": library.db_uri, "IMAGESEARCH_TABLE": library.table_name,
+           "IMAGESEARCH_MODEL": encoder.model_id}
+    command = [sys.executable, "-m", "streamlit", "run", str(REPO_ROOT / "dashboard" / "app.py"),
+               "--server.address", "127.0.0.1", "--server.port", str(args.port), "--server.headless", "true"]
+    print(f"dashboard: http://127.0.0.1:{args.port}  (Ctrl+C to stop)", file=sys.stderr)
+    try:
+        return subprocess.call(command, env=env)
+    except KeyboardInterrupt:
+        return 0
