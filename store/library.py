@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 from store.errors import (
     InvalidFilterError, LibraryError, ModelMismatchError, TableNotFoundError,
 )
+from store.filters import check_filter_text
 from store.schema import METADATA_COLUMNS, image_schema, rows_to_table, schema_model
 
 DEFAULT_DB = "./data/lancedb"
@@ -203,8 +204,7 @@ class ImageLibrary:
 
     def validate_filter(self, where: str) -> None:
         """Raise InvalidFilterError with a one-line reason unless `where` is a valid filter."""
-        if ";" in where:
-            raise InvalidFilterError("a filter is one expression: ';' is not allowed")
+        check_filter_text(where)
         try:
             self.table.search().where(where).select(["id"]).limit(1).to_arrow()
         except (ValueError, RuntimeError, OSError) as error:

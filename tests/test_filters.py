@@ -1,0 +1,62 @@
+"""A user's `where` text can only filter: anything else is a one-line refusal."""
+
+import numpy as np
+import pytest
+
+from store import ImageLibrary, InvalidFilterError
+from store.filters import check_filter_text
+
+
+@pytest.fixture
+def library(tmp_path):
+    lib = ImageLibrary(str(tmp_path / "db"))
+    lib.ensure("m", 4)
+    lib.add([{"id": f"{i:064x}", "uri": f"/p/{i}.jpg", "description": "a;b" if i == 0 else "x",
+              "format": "PNG" if i % 2 else "JPEG", "vector": np.eye(4)[i % 4]} for i in range(6)])
+    return lib
+
+
+@pytest.mark.parametrize("where", [
+    "format = 'PNG'",
+    "description = 'a;b'",            # ; inside a literal is data
+    "description = 'it''s -- fine'",  # doubled quote and -- inside a literal
+    "(format = 'PNG') AND (width IS NULL OR width > 10)",
+])
+def test_plain_filters_pass(where):
+    check_filter_text(where)
+
+
+@pytest.mark.parametrize("where, reason", [
+    ("format = 'PNG'; DROP TABLE images", "';' is not allowed"),
+    ("1=1) OR (1=1", "closes nothing"),
+    ("(format = 'PNG'", "never closed"),
+    ("format = 'PNG", "unterminated"),
+    ("true -- AND id = 'x'", "comments"),
+    ("true /* x */", "comments"),
+    ("   ", "empty"),
+    ("x" * 5000, "longer than"),
+])
+def test_filters_that_could_escape_their_parentheses_are_refused(where, reason):
+    with pytest.raises(InvalidFilterError, match=reason):
+        check_filter_text(where)
+
+
+@pytest.mark.parametrize("where", [
+    "id IN (SELECT id FROM images)",
+    "read_csv('/etc/passwd') IS NOT NULL",
+    "DELETE FROM images",
+    "format = = 'PNG'",
+    "no_such_column = 1",
+])
+def test_the_library_refuses_non_filters_with_one_line(library, where):
+    with pytest.raises(InvalidFilterError) as caught:
+        library.count(where)
+    assert "\n" not in str(caught.value)
+    assert library.count() == 6
+
+
+def test_a_hostile_filter_cannot_widen_a_delete(library):
+    with pytest.raises(InvalidFilterError):
+        library.delete(where="format = 'PNG') OR (1=1")
+    assert library.count() == 6
+    assert library.delete(where="description = 'a;b'") == 1
