@@ -14,7 +14,7 @@ import sys
 
 from pipeline.commands import COMMAND_MODULES
 from pipeline.commands.common import UsageError
-from store import DEFAULT_TABLE, LibraryError
+from store import DEFAULT_TABLE, LibraryError, StorageFullError
 
 
 def _common_options() -> argparse.ArgumentParser:
@@ -68,6 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except StorageFullError as error:  # the run failed, the input was fine
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     except (LibraryError, ModelUnavailableError, ValueError) as error:
         print(f"error: {_one_line(error)}", file=sys.stderr)
         return 2

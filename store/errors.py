@@ -19,3 +19,7 @@ class InvalidFilterError(LibraryError):
 
 class InvalidRowsError(LibraryError):
     """Rows handed to `add` that do not fit the schema (wrong vector size, missing id...)."""
+
+
+class StorageFullError(LibraryError):
+    """The disk (or quota) ran out during a write; the table keeps its last committed version."""

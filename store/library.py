@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from store.errors import (
-    InvalidFilterError, LibraryError, ModelMismatchError, TableNotFoundError,
+    InvalidFilterError, LibraryError, ModelMismatchError, StorageFullError, TableNotFoundError,
 )
 from store.filters import check_filter_text
 from store.schema import METADATA_COLUMNS, image_schema, rows_to_table, schema_model
@@ -56,11 +56,17 @@ def _is_retryable_conflict(error: Exception) -> bool:
 
 
 def _retry_on_conflict(operation: Callable[[], T], attempts: int = 8) -> T:
-    """Concurrent writers (dashboard users, a bulk job) can race on a commit: retry with backoff."""
+    """Concurrent writers (dashboard users, a bulk job) can race on a commit: retry with backoff.
+    A full disk becomes a StorageFullError; the table stays at its last committed version."""
     for attempt in range(attempts):
         try:
             return operation()
         except Exception as error:  # lancedb raises plain RuntimeError/OSError for conflicts
+            if "no space left on device" in str(error).lower():
+                raise StorageFullError(
+                    "no space left on device: nothing was written, the table is still at its last "
+                    "good version; free some space and run the same command again"
+                ) from None
             if attempt == attempts - 1 or not _is_retryable_conflict(error):
                 raise
             time.sleep(min(0.05 * 2**attempt, 1.0))
