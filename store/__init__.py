@@ -1,13 +1,13 @@
 """The LanceDB side of the image library: schema, table handle, queries. Imports no model code."""
 
 from store.errors import (
-    InvalidFilterError, InvalidRowsError, LibraryError, ModelMismatchError, StorageFullError,
-    TableNotFoundError,
+    InvalidFilterError, InvalidRowsError, LibraryError, ModelMismatchError, ReadOnlyError,
+    StorageFullError, TableNotFoundError,
 )
 from store.library import DEFAULT_DB, DEFAULT_TABLE, AddResult, ImageLibrary, resolve_db
 
 __all__ = [
     "AddResult", "DEFAULT_DB", "DEFAULT_TABLE", "ImageLibrary", "InvalidFilterError",
-    "InvalidRowsError", "LibraryError", "ModelMismatchError", "StorageFullError", "TableNotFoundError",
+    "InvalidRowsError", "LibraryError", "ModelMismatchError", "ReadOnlyError", "StorageFullError", "TableNotFoundError",
     "resolve_db",
 ]

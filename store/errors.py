@@ -23,3 +23,7 @@ class InvalidRowsError(LibraryError):
 
 class StorageFullError(LibraryError):
     """The disk (or quota) ran out during a write; the table keeps its last committed version."""
+
+
+class ReadOnlyError(LibraryError):
+    """A write on a library opened read-only (shared deployments)."""

@@ -14,7 +14,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from store.errors import (
-    InvalidFilterError, LibraryError, ModelMismatchError, StorageFullError, TableNotFoundError,
+    InvalidFilterError, LibraryError, ModelMismatchError, ReadOnlyError, StorageFullError,
+    TableNotFoundError,
 )
 from store.filters import check_filter_text
 from store.schema import METADATA_COLUMNS, image_schema, rows_to_table, schema_model
@@ -91,6 +92,7 @@ class ImageLibrary:
         *,
         storage_options: Mapping[str, str] | None = None,
         read_consistency_interval: timedelta | None = timedelta(seconds=1),
+        read_only: bool = False,
     ):
         import lancedb  # deferred: importing lancedb costs ~1 s
 
@@ -107,6 +109,7 @@ class ImageLibrary:
         )
         self._table = None
         self._lock = threading.Lock()
+        self.read_only = read_only  # shared deployments: every write is refused here, not only hidden
 
     def __repr__(self) -> str:
         return f"ImageLibrary(db={self.db_uri!r}, table={self.table_name!r})"
@@ -138,6 +141,7 @@ class ImageLibrary:
 
     def ensure(self, model_id: str, dim: int) -> None:
         """Create the table for this model, or check that the existing one was made by it."""
+        self._check_writable()
         table = self._open(missing_ok=True)
         if table is None:
             with self._lock:
@@ -167,6 +171,10 @@ class ImageLibrary:
                 + ": use --model " + str(table_model) + " or another --table"
             )
 
+    def _check_writable(self) -> None:
+        if self.read_only:
+            raise ReadOnlyError(f"the library {self.db_uri} is open read-only: writes are disabled")
+
     def model_info(self) -> tuple[str | None, int | None]:
         return schema_model(self.table.schema)
 
@@ -174,6 +182,7 @@ class ImageLibrary:
 
     def add(self, rows: Sequence[Mapping[str, Any]] | pa.Table) -> AddResult:
         """Insert rows whose id is not in the table yet, in one commit. Adding twice is a no-op."""
+        self._check_writable()
         table = self.table
         data = rows if isinstance(rows, pa.Table) else rows_to_table(rows, table.schema)
         if data.num_rows == 0:
@@ -187,6 +196,7 @@ class ImageLibrary:
 
     def delete(self, ids: Iterable[str] | None = None, where: str | None = None) -> int:
         """Delete by ids and/or a filter; returns how many rows went."""
+        self._check_writable()
         clauses = []
         ids = list(ids or [])
         if ids:
@@ -202,12 +212,14 @@ class ImageLibrary:
         return before - self.count()
 
     def clear(self) -> int:
+        self._check_writable()
         before = self.count()
         _retry_on_conflict(lambda: self.table.delete("true"))
         return before
 
     def restore(self, version: int) -> None:
         """Make `version` the latest again (a new version: undo that can itself be undone)."""
+        self._check_writable()
         known = {v["version"] for v in self.versions()}
         if version not in known:
             raise LibraryError(f"version {version} does not exist (have {min(known)}..{max(known)})")

@@ -217,3 +217,16 @@ def test_a_second_handle_sees_commits_from_another_writer(library, tmp_path):
     assert reader.count() == 0
     library.add([row(1)])
     assert reader.count() == 1
+
+
+def test_a_read_only_library_refuses_every_write(library, tmp_path):
+    from store import ReadOnlyError
+    library.add([row(1), row(2)])
+    version = library.table.version
+    reader = ImageLibrary(str(tmp_path / "db"), "images", read_only=True)
+    for write in (lambda: reader.add([row(3)]), lambda: reader.delete(ids=[row(1)["id"]]),
+                  reader.clear, lambda: reader.restore(version), lambda: reader.ensure(MODEL, DIM)):
+        with pytest.raises(ReadOnlyError, match="read-only"):
+            write()
+    assert reader.count() == 2 and len(reader.search(unit(1), k=2)) == 2
+    assert library.table.version == version
