@@ -51,6 +51,19 @@ def storage_options_from_env() -> dict[str, str] | None:
     return options or None
 
 
+_UNREACHABLE = ("connection refused", "connect error", "dns error", "timed out", "failed to connect")
+
+
+def _raise_if_unreachable(db_uri: str, error: Exception) -> None:
+    """Object-store connection failures arrive as pages of Rust debug output: say it in one line."""
+    text = str(error).lower()
+    if any(sign in text for sign in _UNREACHABLE):
+        reason = next((s for s in ("connection refused", "dns error", "timed out") if s in text), "connection failed")
+        raise LibraryError(
+            f"cannot reach the database at {db_uri}: {reason} (check the URI, AWS_ENDPOINT_URL and the network)"
+        ) from None
+
+
 def _is_retryable_conflict(error: Exception) -> bool:
     text = str(error).lower()
     return "conflict" in text or "retryable" in text or "concurrent" in text
@@ -102,11 +115,15 @@ class ImageLibrary:
         if "://" not in self.db_uri:
             os.makedirs(self.db_uri, exist_ok=True)
         # A non-zero interval lets a long-lived handle (the dashboard) see other writers' commits.
-        self._db = lancedb.connect(
-            self.db_uri,
-            read_consistency_interval=read_consistency_interval,
-            storage_options=self.storage_options or None,
-        )
+        try:
+            self._db = lancedb.connect(
+                self.db_uri,
+                read_consistency_interval=read_consistency_interval,
+                storage_options=self.storage_options or None,
+            )
+        except (ValueError, OSError, RuntimeError) as error:
+            _raise_if_unreachable(self.db_uri, error)
+            raise
         self._table = None
         self._lock = threading.Lock()
         self.read_only = read_only  # shared deployments: every write is refused here, not only hidden
@@ -124,8 +141,10 @@ class ImageLibrary:
             if self._table is None:
                 try:
                     self._table = self._db.open_table(self.table_name)
-                except (ValueError, FileNotFoundError) as error:
-                    if "not found" not in str(error).lower() and "does not exist" not in str(error).lower():
+                except (ValueError, FileNotFoundError, OSError, RuntimeError) as error:
+                    _raise_if_unreachable(self.db_uri, error)
+                    text = str(error).lower()
+                    if "not found" not in text and "does not exist" not in text:
                         raise
                     if missing_ok:
                         return None

@@ -178,3 +178,15 @@ def test_demo_indexes_the_bundled_sample_photos(env, capsys):
     assert len(copied) >= 20
     _, stats, _ = run(capsys, "stats", "--json")
     assert json.loads(stats)["rows"] >= 20
+
+
+def test_read_only_environment_refuses_writes_but_allows_reads(env, capsys, monkeypatch):
+    write_photos(env / "photos", 3)
+    run(capsys, "index", str(env / "photos"))
+    monkeypatch.setenv("IMAGESEARCH_READ_ONLY", "1")
+    code, _, err = run(capsys, "delete", "--where", "true", "--yes")
+    assert code == 2 and "read-only" in err
+    code, _, err = run(capsys, "index", str(env / "photos"))
+    assert code == 2 and "read-only" in err
+    code, out, _ = run(capsys, "stats", "--json")
+    assert code == 0 and json.loads(out)["rows"] == 3

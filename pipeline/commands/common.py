@@ -16,8 +16,13 @@ class UsageError(Exception):
     """Bad input from the user: exit 2 with this one line."""
 
 
+def read_only_from_env() -> bool:
+    return os.environ.get("IMAGESEARCH_READ_ONLY", "").strip().lower() in ("1", "true", "yes", "on")
+
+
 def open_library(args: argparse.Namespace) -> ImageLibrary:
-    return ImageLibrary(resolve_db(args.db), args.table)
+    """IMAGESEARCH_READ_ONLY=1 makes every write fail, for shared deployments."""
+    return ImageLibrary(resolve_db(args.db), args.table, read_only=read_only_from_env())
 
 
 def choose_model(args: argparse.Namespace, library: ImageLibrary | None) -> str:
