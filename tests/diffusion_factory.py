@@ -1,7 +1,7 @@
 """A tiny random Stable Diffusion pipeline built from configs and saved to disk, so tests load it
 through the real `AutoPipelineForText2Image.from_pretrained` path without any download.
 
-Shapes follow diffusers' own fast pipeline tests, shrunk further: a 2-level VAE (scale factor 2),
+Shapes follow diffusers' own fast pipeline tests, shrunk further (8-16 channels): a 2-level VAE (scale factor 2),
 so a 64 px image is a 32 px latent and a 2-step generation takes well under a second on CPU.
 """
 
@@ -21,13 +21,14 @@ def build_tiny_sd(out_dir: str | Path, seed: int = 0) -> Path:
     tokenizer = _byte_level_tokenizer()
     torch.manual_seed(seed)
     unet = UNet2DConditionModel(
-        block_out_channels=(32, 64), layers_per_block=1, sample_size=32, in_channels=4, out_channels=4,
+        block_out_channels=(16, 32), layers_per_block=1, sample_size=32, in_channels=4, out_channels=4,
         down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
         up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-        cross_attention_dim=32, attention_head_dim=8, norm_num_groups=32,
+        cross_attention_dim=32, attention_head_dim=8, norm_num_groups=8,
     )
     vae = AutoencoderKL(
-        block_out_channels=(32, 64), in_channels=3, out_channels=3, latent_channels=4, layers_per_block=1,
+        block_out_channels=(8, 16), in_channels=3, out_channels=3, latent_channels=4, layers_per_block=1,
+        norm_num_groups=8,
         down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
         up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"), sample_size=64,
     )
