@@ -45,3 +45,37 @@ def build_tiny_sd(out_dir: str | Path, seed: int = 0) -> Path:
     )
     pipe.save_pretrained(out_dir)
     return out_dir
+
+
+def build_tiny_sdxl(out_dir: str | Path, seed: int = 0) -> Path:
+    """The SDXL layout (two text encoders, text_time conditioning), as tiny as build_tiny_sd."""
+    import torch
+    from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
+    out_dir = Path(out_dir)
+    tokenizer = _byte_level_tokenizer()
+    torch.manual_seed(seed)
+    text_config = CLIPTextConfig(
+        hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4, projection_dim=32,
+        max_position_embeddings=77, vocab_size=len(tokenizer.get_vocab()), bos_token_id=0, eos_token_id=1, pad_token_id=1,
+    )
+    unet = UNet2DConditionModel(
+        block_out_channels=(16, 32), layers_per_block=1, sample_size=32, in_channels=4, out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        attention_head_dim=(2, 4), use_linear_projection=True, addition_embed_type="text_time",
+        addition_time_embed_dim=8, projection_class_embeddings_input_dim=6 * 8 + 32,
+        cross_attention_dim=64, norm_num_groups=8,
+    )
+    vae = AutoencoderKL(
+        block_out_channels=(8, 16), in_channels=3, out_channels=3, latent_channels=4, layers_per_block=1,
+        norm_num_groups=8, down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
+        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"), sample_size=64,
+    )
+    scheduler = EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                                       steps_offset=1, timestep_spacing="leading")
+    StableDiffusionXLPipeline(
+        vae=vae, text_encoder=CLIPTextModel(text_config), text_encoder_2=CLIPTextModelWithProjection(text_config),
+        tokenizer=tokenizer, tokenizer_2=tokenizer, unet=unet, scheduler=scheduler,
+    ).save_pretrained(out_dir)
+    return out_dir

@@ -99,11 +99,20 @@ def test_missing_weights_are_one_sentence_with_the_fix(tmp_path):
 
 def test_a_chosen_scheduler_and_memory_options_are_used_and_recorded(tiny_sd_dir):
     generator = Generator(tiny_sd_dir, device="cpu", scheduler="euler-a", attention_slicing=True, cpu_offload=True)
-    [image] = generator.generate(fast())
+    [image] = generator.generate(fast(steps=1, guidance=0.0))  # SD-Turbo's settings: one step, no guidance
     assert image.attributes["scheduler"] == "EulerAncestralDiscreteScheduler"
     assert image.attributes["model"] == tiny_sd_dir
     with pytest.raises(ValueError, match="unknown scheduler"):
         Generator(tiny_sd_dir, scheduler="warp-drive")
+
+
+def test_sdxl_pipelines_load_through_the_same_path(tmp_path):
+    from tests.diffusion_factory import build_tiny_sdxl
+
+    generator = Generator(str(build_tiny_sdxl(tmp_path / "sdxl")), device="cpu")
+    [image] = generator.generate(fast())
+    assert type(generator.pipe).__name__ == "StableDiffusionXLPipeline"
+    assert image.image.size == generator.native_size() == (64, 64)
 
 
 def test_one_generation_runs_at_a_time_and_the_second_caller_is_told_to_wait(generator):
