@@ -43,6 +43,11 @@ def _quiet_model_loading() -> None:
     """Keep stderr to our own lines: no weight-loading bars or hub chatter."""
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
+    if "diffusers" in sys.modules:
+        from diffusers.utils import logging as diffusers_logging
+
+        diffusers_logging.set_verbosity_error()
     if "transformers" in sys.modules:  # already imported (tests, notebooks): env is read too late
         from transformers.utils import logging as hf_logging
 

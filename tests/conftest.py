@@ -24,3 +24,11 @@ def pytest_configure(config):
         "gpu: needs CUDA; skipped without it",
     ):
         config.addinivalue_line("markers", marker)
+
+
+@pytest.fixture(scope="session")
+def tiny_sd_dir(tmp_path_factory):
+    """A tiny random Stable Diffusion pipeline on disk (64 px native), loadable with from_pretrained."""
+    from tests.diffusion_factory import build_tiny_sd
+
+    return str(build_tiny_sd(tmp_path_factory.mktemp("tiny-sd")))
