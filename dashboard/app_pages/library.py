@@ -25,6 +25,13 @@ def deleted(count: int, version: int, what: str) -> None:
     state.library_selected = set()
 
 
+def toggle(image_id: str) -> None:
+    """A callback, so the selection (and the delete button's count) is current before the page draws;
+    it also survives paging."""
+    selected = state.setdefault("library_selected", set())
+    (selected.add if state.get(f"library_pick_{image_id}") else selected.discard)(image_id)
+
+
 # --- metrics ----------------------------------------------------------------------------------
 stats = library.stats()
 index = insights.index_status(library)
@@ -116,8 +123,8 @@ with tab_gallery:
                 if settings.read_only:
                     st.caption(name)
                 else:
-                    checked = st.checkbox(name, value=row["id"] in selected, key=f"library_pick_{row['id']}")
-                    (selected.add if checked else selected.discard)(row["id"])
+                    st.checkbox(name, value=row["id"] in selected, key=f"library_pick_{row['id']}",
+                                on_change=toggle, args=(row["id"],))
 
 # --- delete by filter, clear -----------------------------------------------------------------
 with tab_maintenance:
