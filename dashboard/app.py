@@ -30,12 +30,10 @@ with st.sidebar:
     except LibraryError as error:
         exists, rows, table_model, dim = False, 0, None, None
         st.error(str(error))
-    st.caption("Database")
-    st.code(settings.db, language=None)
+    st.caption(f"Database  \n`{settings.db}`")
     st.markdown(f"Table **{settings.table}** · **{rows:,}** images" if exists else
                 f"Table **{settings.table}** · not created yet")
-    st.caption("Model")
-    st.code(resources.model_id() + (f"  (dim {dim})" if dim else ""), language=None)
+    st.caption(f"Model  \n`{resources.model_id()}`" + (f" · dim {dim}" if dim else ""))
     if settings.read_only:
         st.info("Read-only mode: upload, delete, clear and restore are hidden.", icon=":material/lock:")
 

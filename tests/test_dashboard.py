@@ -59,7 +59,7 @@ def result_ids(at: AppTest) -> list[str]:
 
 def test_sidebar_names_the_database_table_model_and_row_count(env, tiny_clip_dir):
     at = start()
-    sidebar = texts(at.sidebar.markdown) + texts(at.sidebar.code)
+    sidebar = texts(at.sidebar.markdown) + texts(at.sidebar.caption)
     assert str(env) in sidebar and "**images**" in sidebar and f"**{PHOTOS}** images" in sidebar
     assert tiny_clip_dir in sidebar
     assert [p.title if hasattr(p, "title") else None for p in at.title] and at.title[0].value == "Search"

@@ -79,7 +79,7 @@ def test_upload_a_file_and_find_it(page, served, tmp_path):
     picture = tmp_path / "team-photo.jpg"
     picture.write_bytes(jpeg_bytes(42, (200, 150)))
     page.goto(served[0].url + "/upload")
-    page.get_by_role("heading", name="Upload").wait_for()
+    page.get_by_role("heading", name="Upload", exact=True).wait_for()
     page.locator("input[type=file]").first.set_input_files(str(picture))
     page.get_by_role("button", name="Index 1 file").click()
     page.get_by_text("indexed ·").wait_for()
@@ -91,7 +91,7 @@ def test_upload_a_file_and_find_it(page, served, tmp_path):
 def test_delete_a_result_then_restore_it_from_the_history(page, served):
     _, db, _ = served
     page.goto(served[0].url + "/")
-    page.get_by_role("heading", name="Search").wait_for()
+    page.get_by_role("heading", name="Search", exact=True).wait_for()
     before = library(db).count()
     run_search(page, "photo", min(before, 20))
     page.get_by_role("button", name="Open").first.click()
@@ -101,7 +101,7 @@ def test_delete_a_result_then_restore_it_from_the_history(page, served):
     assert eventually(lambda: library(db).count() == before - 1)
 
     page.goto(served[0].url + "/library")
-    page.get_by_role("heading", name="Library").wait_for()
+    page.get_by_role("heading", name="Library", exact=True).wait_for()
     page.get_by_test_id("stMetric").first.wait_for()
     page.wait_for_function("() => !document.querySelector('[data-stale=\"true\"]')")
     shot(page, "library")

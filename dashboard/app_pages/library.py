@@ -44,6 +44,8 @@ m[4].metric("Dimension", stats["dim"])
 m[5].metric("Vector index", index["vector_index"] or "none",
             help=index["summary"] + ". Build one after bulk indexing with `python -m pipeline optimize`.")
 
+if state.get("library_message"):
+    st.success(state.pop("library_message"), icon=":material/history:")
 if state.get("library_undo"):
     undo = st.columns([6, 1])
     undo[0].success(state.library_undo["text"], icon=":material/delete:")
@@ -177,7 +179,7 @@ with tab_history:
             try:
                 library.restore(int(target))
                 state.library_undo = None
-                st.toast(f"Restored version {target}")
+                state.library_message = f"Restored version {target}: the library has {library.count():,} images again."
                 st.rerun()
             except LibraryError as error:
                 st.error(str(error), icon=":material/error:")

@@ -195,12 +195,11 @@ else:
                     if row.get("thumbnail"):
                         st.image(row["thumbnail"], width="stretch")
                     st.markdown(f"**{row['score']:.3f}** · {row.get('file_name') or row['id'][:12]}")
-                    buttons = st.columns(2, gap="small")
-                    buttons[0].button("Open", key=f"search_open_{row['id']}", on_click=select, args=(row,),
-                                      type="primary" if selected and selected["id"] == row["id"] else "secondary",
-                                      width="stretch")
-                    buttons[1].button("Similar", key=f"search_like_{row['id']}", on_click=like, args=(row,),
-                                      help="More like this", width="stretch")
+                    st.button("Open", key=f"search_open_{row['id']}", on_click=select, args=(row,),
+                              type="primary" if selected and selected["id"] == row["id"] else "secondary",
+                              width="stretch", icon=":material/open_in_full:")
+                    st.button("Similar", key=f"search_like_{row['id']}", on_click=like, args=(row,),
+                              help="More like this", width="stretch", icon=":material/image_search:")
 
 if selected and detail_area is not None:
     with detail_area, st.container(border=True):
