@@ -1,12 +1,19 @@
-"""Checks on user-written `where` text before LanceDB parses it.
+"""User filters: check `where` text a person typed, and build filters from structured choices.
 
 LanceDB (DataFusion) already refuses anything but an expression, but it parses only up to a `;`
 and accepts text such as `1=1) OR (1=1` that would change the meaning of a filter we compose
-around it (`(user filter) AND NOT id IN (...)`). So a filter must be one self-contained expression:
-balanced parentheses, closed quotes, no statement separators, no comments.
+around it (`(user filter) AND NOT id IN (...)`). So a user's filter must be one self-contained
+expression: balanced parentheses, closed quotes, no statement separators, no comments.
+
+`FilterSpec` turns the dashboard's widgets (formats, dates, sizes, tags) plus free SQL into one
+filter string, so quoting lives in one place; check the result with `ImageLibrary.validate_filter`.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Sequence
 
 from store.errors import InvalidFilterError
 
@@ -49,3 +56,56 @@ def check_filter_text(where: str) -> None:
         raise InvalidFilterError(f"unterminated {quote} quote in the filter")
     if depth:
         raise InvalidFilterError("unbalanced parentheses in the filter: a '(' is never closed")
+
+
+
+def sql_string(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _timestamp(moment: datetime) -> str:
+    moment = moment.astimezone(timezone.utc) if moment.tzinfo else moment
+    return f"timestamp '{moment.strftime('%Y-%m-%d %H:%M:%S')}'"
+
+
+def parse_tags(text: str) -> list[str]:
+    """'beach, Sunset,,beach ' -> ['beach', 'Sunset']: trimmed, empty and repeated tags dropped."""
+    seen: dict[str, None] = {}
+    for part in (text or "").split(","):
+        tag = part.strip()
+        if tag:
+            seen.setdefault(tag, None)
+    return list(seen)
+
+
+@dataclass
+class FilterSpec:
+    formats: Sequence[str] = ()
+    indexed_from: date | None = None  # inclusive, UTC days
+    indexed_to: date | None = None  # inclusive
+    min_bytes: int | None = None
+    max_bytes: int | None = None
+    tags: Sequence[str] = ()  # any of these
+    sql: str = ""  # free expression, ANDed with the rest
+    extra: list[str] = field(default_factory=list)
+
+    def where(self) -> str | None:
+        clauses: list[str] = []
+        if self.formats:
+            clauses.append("format IN (" + ", ".join(sql_string(f) for f in self.formats) + ")")
+        if self.indexed_from:
+            clauses.append(f"indexed_at >= {_timestamp(datetime.combine(self.indexed_from, time.min))}")
+        if self.indexed_to:
+            end = datetime.combine(self.indexed_to + timedelta(days=1), time.min)
+            clauses.append(f"indexed_at < {_timestamp(end)}")
+        if self.min_bytes is not None:
+            clauses.append(f"file_size >= {int(self.min_bytes)}")
+        if self.max_bytes is not None:
+            clauses.append(f"file_size <= {int(self.max_bytes)}")
+        if self.tags:
+            clauses.append("array_has_any(tags, [" + ", ".join(sql_string(t) for t in self.tags) + "])")
+        if self.sql and self.sql.strip():
+            check_filter_text(self.sql)  # before wrapping: "(1=1) OR (1=1)" would look balanced
+            clauses.append(f"({self.sql.strip()})")
+        clauses.extend(f"({c})" for c in self.extra)
+        return " AND ".join(clauses) or None

@@ -17,7 +17,7 @@ from store.errors import (
     InvalidFilterError, LibraryError, ModelMismatchError, ReadOnlyError, StorageFullError,
     TableNotFoundError,
 )
-from store.filters import check_filter_text
+from store.filters import check_filter_text, sql_string
 from store.schema import METADATA_COLUMNS, image_schema, rows_to_table, schema_model
 
 DEFAULT_DB = "./data/lancedb"
@@ -87,12 +87,8 @@ def _retry_on_conflict(operation: Callable[[], T], attempts: int = 8) -> T:
     raise AssertionError("unreachable")
 
 
-def _sql_string(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 def id_filter(ids: Iterable[str]) -> str:
-    return "id IN (" + ", ".join(_sql_string(i) for i in ids) + ")"
+    return "id IN (" + ", ".join(sql_string(i) for i in ids) + ")"
 
 
 class ImageLibrary:

@@ -1,0 +1,64 @@
+"""The dashboard's frame: page config, sidebar, navigation. `streamlit run dashboard/app.py`."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:  # `streamlit run` puts dashboard/ on the path, not the project root
+    sys.path.insert(0, ROOT)
+
+import streamlit as st  # noqa: E402
+
+from dashboard import resources  # noqa: E402
+from store import LibraryError  # noqa: E402
+
+PAGES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "app_pages")
+
+st.set_page_config(page_title="Image library", page_icon=":material/photo_library:", layout="wide")
+
+settings = resources.settings()
+library = resources.get_library()
+
+with st.sidebar:
+    st.markdown("### :material/photo_library: Image library")
+    try:
+        exists = library.exists()
+        rows = library.count() if exists else 0
+        table_model, dim = library.model_info() if exists else (None, None)
+    except LibraryError as error:
+        exists, rows, table_model, dim = False, 0, None, None
+        st.error(str(error))
+    st.caption(f"Database  \n`{settings.db}`")
+    st.markdown(f"Table **{settings.table}** · **{rows:,}** images" if exists else
+                f"Table **{settings.table}** · not created yet")
+    st.caption(f"Model  \n`{resources.model_id()}`" + (f" · dim {dim}" if dim else ""))
+    if settings.read_only:
+        st.info("Read-only mode: upload, delete, clear and restore are hidden.", icon=":material/lock:")
+
+encoder, model_error = resources.get_encoder()
+if model_error:
+    st.warning(
+        f"**Model not loaded**: {model_error} Text and image search and upload need it; "
+        "browsing, more-like-this, statistics and maintenance still work.",
+        icon=":material/warning:",
+    )
+    if st.sidebar.button("Retry loading the model", key="app_retry_model"):
+        resources.forget_model_failure()
+        st.rerun()
+elif exists and table_model and table_model != encoder.model_id:
+    st.error(
+        f"The table holds vectors from **{table_model}** but the dashboard loaded **{encoder.model_id}**: "
+        f"unset IMAGESEARCH_MODEL or set it to {table_model}, or choose another IMAGESEARCH_TABLE.",
+        icon=":material/error:",
+    )
+
+pages = [st.Page(os.path.join(PAGES, "search.py"), title="Search", icon=":material/search:", default=True)]
+if not settings.read_only:
+    pages.append(st.Page(os.path.join(PAGES, "upload.py"), title="Upload", icon=":material/upload:"))
+pages.append(st.Page(os.path.join(PAGES, "library.py"), title="Library", icon=":material/photo_library:"))
+if os.path.exists(os.path.join(PAGES, "generate.py")):  # written under its own issue
+    pages.append(st.Page(os.path.join(PAGES, "generate.py"), title="Generate", icon=":material/brush:"))
+
+st.navigation(pages).run()

@@ -1,0 +1,95 @@
+"""Small widgets shared by the pages: filters, thumbnails, messages."""
+
+from __future__ import annotations
+
+import base64
+import os
+from datetime import date
+
+import streamlit as st
+
+from pipeline.commands.common import human_bytes
+from store import ImageLibrary, InvalidFilterError, TableNotFoundError
+from store.filters import FilterSpec, parse_tags
+
+FORMATS = ["JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF"]
+
+__all__ = ["human_bytes", "filter_inputs", "checked_where", "thumbnail_url", "no_table", "show_original"]
+
+
+def no_table(library: ImageLibrary) -> None:
+    st.info(
+        f"The library is empty: table **{library.table_name}** does not exist in `{library.db_uri}` yet. "
+        "Index a folder with `python -m pipeline index PATH` (same `--db`/`--table`), "
+        "or add pictures on the **Upload** page.",
+        icon=":material/photo_library:",
+    )
+
+
+def filter_inputs(prefix: str) -> FilterSpec:
+    """Format, date, size, tag and free-SQL inputs; returns the spec (validate with checked_where)."""
+    c1, c2, c3 = st.columns(3)
+    formats = c1.multiselect("Format", FORMATS, key=f"{prefix}_formats")
+    dates = c2.date_input("Indexed between", value=(), key=f"{prefix}_dates", format="YYYY-MM-DD")
+    tags = c3.text_input("Tags (any of, comma-separated)", key=f"{prefix}_tags")
+    c4, c5 = st.columns(2)
+    min_kb = c4.number_input("Min file size (KB)", min_value=0, value=0, step=100, key=f"{prefix}_min_kb")
+    max_kb = c5.number_input("Max file size (KB, 0 = no limit)", min_value=0, value=0, step=100,
+                             key=f"{prefix}_max_kb")
+    sql = st.text_input(
+        "SQL filter", key=f"{prefix}_sql", placeholder="e.g. width >= 1024 AND description LIKE '%beach%'",
+        help="Any LanceDB filter expression over the columns id, uri, file_name, description, tags, "
+        "width, height, format, file_size, mtime, indexed_at. Checked before use.",
+    )
+    start = end = None
+    if isinstance(dates, (tuple, list)):
+        start = dates[0] if len(dates) > 0 else None
+        end = dates[1] if len(dates) > 1 else None
+    elif isinstance(dates, date):
+        start = end = dates
+    return FilterSpec(
+        formats=formats, indexed_from=start, indexed_to=end,
+        min_bytes=int(min_kb * 1024) if min_kb else None,
+        max_bytes=int(max_kb * 1024) if max_kb else None,
+        tags=parse_tags(tags), sql=sql,
+    )
+
+
+def checked_where(library: ImageLibrary, spec: FilterSpec) -> tuple[str | None, str | None]:
+    """(where, None) when valid, else (None, one-line message)."""
+    where = spec.where()
+    if not where:
+        return None, None
+    try:
+        library.validate_filter(where)
+    except InvalidFilterError as error:
+        return None, str(error)
+    except TableNotFoundError as error:
+        return None, str(error)
+    return where, None
+
+
+def thumbnail_url(data: bytes | None) -> str | None:
+    if not data:
+        return None
+    return "data:image/jpeg;base64," + base64.b64encode(data).decode("ascii")
+
+
+def show_original(row: dict) -> None:
+    """The full image when its file is reachable, else the stored thumbnail."""
+    uri = row.get("uri") or ""
+    if uri.startswith(("http://", "https://")):
+        st.image(uri, width="stretch")
+        return
+    path = uri[len("file://"):] if uri.startswith("file://") else uri
+    if path and "://" not in path and os.path.isfile(path):
+        try:
+            st.image(path, width="stretch")
+            return
+        except Exception:  # noqa: BLE001 - an unreadable original falls back to the thumbnail
+            pass
+    if row.get("thumbnail"):
+        st.image(row["thumbnail"], width="stretch")
+        st.caption("Original not reachable from this server: showing the thumbnail.")
+    else:
+        st.caption("No preview available.")

@@ -1,0 +1,68 @@
+"""Uploads: stored by content hash, decoded, encoded and added, with one outcome per file."""
+
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pipeline.encoder import ClipEncoder
+from pipeline.uploads import DUPLICATE, INDEXED, REJECTED, index_uploads, media_dir
+from store import ImageLibrary
+from tests.dashboard_support import jpeg_bytes
+
+
+@pytest.fixture(scope="module")
+def encoder(tiny_clip_dir):
+    return ClipEncoder(tiny_clip_dir, device="cpu")
+
+
+def test_each_file_gets_an_outcome_and_new_images_are_searchable_at_once(encoder, tmp_path):
+    library = ImageLibrary(str(tmp_path / "db"))
+    photo = jpeg_bytes(1)
+    files = [("beach.jpg", photo), ("copy.jpg", photo), ("notes.jpg", b"not an image"), ("empty.png", b"")]
+    media = tmp_path / "media"
+    outcomes = index_uploads(library, encoder, files, description="holiday", tags=["beach", "2024"], media=str(media))
+
+    assert [(o.name, o.status) for o in outcomes] == [
+        ("beach.jpg", INDEXED), ("copy.jpg", DUPLICATE), ("notes.jpg", REJECTED), ("empty.png", REJECTED)]
+    assert "not an image" in outcomes[2].reason and "empty" in outcomes[3].reason
+    row = library.get(outcomes[0].id)
+    assert (row["file_name"], row["description"], row["tags"]) == ("beach.jpg", "holiday", ["beach", "2024"])
+    assert row["uri"] == str(media / f"{outcomes[0].id}.jpg") and open(row["uri"], "rb").read() == photo
+    hits = library.search(encoder.encode_images([Image.open(row["uri"])])[0], k=1)
+    assert hits[0]["id"] == outcomes[0].id and hits[0]["score"] == pytest.approx(1.0, abs=1e-3)
+
+
+def test_uploading_the_same_picture_again_reports_it_as_already_in_the_library(encoder, tmp_path):
+    library = ImageLibrary(str(tmp_path / "db"))
+    index_uploads(library, encoder, [("a.jpg", jpeg_bytes(2))], media=str(tmp_path / "media"))
+    again = index_uploads(library, encoder, [("renamed.jpg", jpeg_bytes(2))], media=str(tmp_path / "media"))
+    assert [o.status for o in again] == [DUPLICATE]
+    assert library.count() == 1
+
+
+def test_an_upload_name_is_only_metadata_and_cannot_escape_the_media_folder(encoder, tmp_path):
+    library = ImageLibrary(str(tmp_path / "db"))
+    media = tmp_path / "media"
+    outcomes = index_uploads(library, encoder, [("../../x.jpg", jpeg_bytes(3)), ("..\\..\\evil.png", jpeg_bytes(4))],
+                             media=str(media))
+    assert [o.status for o in outcomes] == [INDEXED, INDEXED]
+    assert [o.name for o in outcomes] == ["x.jpg", "evil.png"]
+    stored = sorted(os.listdir(media))
+    assert stored == sorted(f"{o.id}.jpg" for o in outcomes)  # named by hash and by decoded format
+    assert not (tmp_path / "x.jpg").exists() and not (tmp_path.parent / "x.jpg").exists()
+
+
+def test_media_folder_defaults_beside_the_database_and_follows_the_environment(tmp_path, monkeypatch):
+    monkeypatch.delenv("IMAGESEARCH_MEDIA", raising=False)
+    assert media_dir(str(tmp_path / "data" / "lancedb")) == str(tmp_path / "data" / "media")
+    monkeypatch.setenv("IMAGESEARCH_MEDIA", str(tmp_path / "elsewhere"))
+    assert media_dir(str(tmp_path / "data" / "lancedb")) == str(tmp_path / "elsewhere")
+
+
+def test_progress_reaches_the_end(encoder, tmp_path):
+    calls = []
+    index_uploads(ImageLibrary(str(tmp_path / "db")), encoder, [("a.jpg", jpeg_bytes(5)), ("b.jpg", jpeg_bytes(6))],
+                  media=str(tmp_path / "m"), progress=lambda done, total: calls.append((done, total)))
+    assert calls[-1][0] == calls[-1][1] and np.all(np.diff([c[0] for c in calls]) > 0)
