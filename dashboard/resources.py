@@ -13,7 +13,7 @@ from datetime import timedelta
 
 import streamlit as st
 
-from pipeline.uploads import media_dir
+from pipeline.media import resolve_media_dir
 from store import DEFAULT_TABLE, ImageLibrary, resolve_db
 
 TRUE = {"1", "true", "yes", "on"}
@@ -25,7 +25,14 @@ class Settings:
     table: str
     model: str | None  # None: the table's model, else the default
     read_only: bool
-    media: str
+    media: str | None  # None: a remote database and no IMAGESEARCH_MEDIA, so uploads have nowhere to go
+
+
+def _media_dir(db: str) -> str | None:
+    try:
+        return resolve_media_dir(db)
+    except ValueError:
+        return None
 
 
 def settings() -> Settings:
@@ -35,7 +42,7 @@ def settings() -> Settings:
         table=os.environ.get("IMAGESEARCH_TABLE") or DEFAULT_TABLE,
         model=os.environ.get("IMAGESEARCH_MODEL") or None,
         read_only=os.environ.get("IMAGESEARCH_READ_ONLY", "").strip().lower() in TRUE,
-        media=media_dir(db),
+        media=_media_dir(db),
     )
 
 
@@ -95,3 +102,28 @@ def forget_model_failure() -> None:
 
 def library_ready(library: ImageLibrary) -> bool:
     return library.exists()
+
+
+def media_dir() -> str:
+    """The media folder for kept files; raises ValueError with the fix for a remote database."""
+    return resolve_media_dir(settings().db)
+
+
+@st.cache_resource(show_spinner=False)
+def get_generator():
+    from pipeline.generate import Generator
+
+    return Generator.from_env()
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def generator_problem(model_id: str) -> str | None:
+    """Why the diffusion model cannot load (one sentence with the fix), or None. Rechecked every minute,
+    so downloading the weights fixes the page without a restart."""
+    from pipeline.generate import GeneratorUnavailableError
+
+    try:
+        get_generator().check_available()
+    except GeneratorUnavailableError as error:
+        return str(error)
+    return None

@@ -8,19 +8,17 @@ overwrite another file.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Sequence
 
 from pipeline.images import DecodeLimits, decode_image, file_name_of
+from pipeline.media import resolve_media_dir, save_media
 from pipeline.rows import image_row
 
 if TYPE_CHECKING:
     from pipeline.encoder import ClipEncoder
     from store import ImageLibrary
 
-MEDIA_ENV = "IMAGESEARCH_MEDIA"
 _EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "GIF": "gif", "BMP": "bmp", "WEBP": "webp", "TIFF": "tif"}
 
 INDEXED, DUPLICATE, REJECTED = "indexed", "already in library", "rejected"
@@ -35,37 +33,9 @@ class UploadOutcome:
     uri: str = ""
 
 
-def media_dir(db_uri: str, explicit: str | None = None) -> str:
-    """Where uploaded originals live: $IMAGESEARCH_MEDIA, else `media/` beside the database folder."""
-    chosen = explicit or os.environ.get(MEDIA_ENV)
-    if chosen:
-        return os.path.abspath(os.path.expanduser(chosen))
-    if "://" in db_uri:
-        return os.path.abspath(os.path.join("data", "media"))
-    return os.path.join(os.path.dirname(os.path.abspath(db_uri.rstrip("/\\"))), "media")
-
-
 def _safe_name(name: str) -> str:
     base = file_name_of(name.replace("\\", "/")) or "upload"
     return "".join(ch for ch in base if ch.isprintable())[:200] or "upload"
-
-
-def _store_original(data: bytes, image_id: str, fmt: str, folder: str) -> str:
-    """Write atomically (temp file + rename) so a reader never sees half a file."""
-    os.makedirs(folder, exist_ok=True)
-    path = os.path.join(folder, f"{image_id}.{_EXTENSIONS.get(fmt, 'bin')}")
-    if os.path.exists(path) and os.path.getsize(path) == len(data):
-        return path
-    fd, temp = tempfile.mkstemp(dir=folder, prefix=".upload-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(temp, path)
-    except BaseException:
-        if os.path.exists(temp):
-            os.unlink(temp)
-        raise
-    return path
 
 
 def index_uploads(
@@ -85,7 +55,7 @@ def index_uploads(
     returns. `progress(done, total)` is called after each decoded file and once after the write.
     """
     limits = limits or DecodeLimits.from_env()
-    folder = media or media_dir(library.db_uri)
+    folder = media or resolve_media_dir(library.db_uri)
     library.ensure(encoder.model_id, encoder.dim)
     total = len(files)
     outcomes: list[UploadOutcome | None] = [None] * total
@@ -114,7 +84,7 @@ def index_uploads(
         vectors = encoder.encode_images([image.image for *_, image in fresh])
         for (i, shown, data, image), vector in zip(fresh, vectors):
             try:
-                path = _store_original(data, image.id, image.format, folder)
+                path = save_media(data, folder, _EXTENSIONS.get(image.format, "bin"))
             except OSError as error:
                 outcomes[i] = UploadOutcome(shown, REJECTED, f"cannot store the file: {error.strerror or error}", image.id)
                 continue

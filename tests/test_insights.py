@@ -1,6 +1,6 @@
 """Filters built from structured choices, and the analytics behind the Library page's charts."""
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 
 import numpy as np
 import pytest

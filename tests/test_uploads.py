@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from pipeline.encoder import ClipEncoder
-from pipeline.uploads import DUPLICATE, INDEXED, REJECTED, index_uploads, media_dir
+from pipeline.uploads import DUPLICATE, INDEXED, REJECTED, index_uploads
 from store import ImageLibrary
 from tests.dashboard_support import jpeg_bytes
 
@@ -52,13 +52,6 @@ def test_an_upload_name_is_only_metadata_and_cannot_escape_the_media_folder(enco
     stored = sorted(os.listdir(media))
     assert stored == sorted(f"{o.id}.jpg" for o in outcomes)  # named by hash and by decoded format
     assert not (tmp_path / "x.jpg").exists() and not (tmp_path.parent / "x.jpg").exists()
-
-
-def test_media_folder_defaults_beside_the_database_and_follows_the_environment(tmp_path, monkeypatch):
-    monkeypatch.delenv("IMAGESEARCH_MEDIA", raising=False)
-    assert media_dir(str(tmp_path / "data" / "lancedb")) == str(tmp_path / "data" / "media")
-    monkeypatch.setenv("IMAGESEARCH_MEDIA", str(tmp_path / "elsewhere"))
-    assert media_dir(str(tmp_path / "data" / "lancedb")) == str(tmp_path / "elsewhere")
 
 
 def test_progress_reaches_the_end(encoder, tmp_path):

@@ -14,15 +14,26 @@ if _ROOT not in sys.path:  # run alone, Streamlit puts only this folder on the p
 import streamlit as st  # noqa: E402
 from streamlit.errors import StreamlitAPIException  # noqa: E402
 
-from dashboard.generation import (  # noqa: E402
-    generator_problem, get_encoder, get_generator, get_library, media_dir, read_only,
-)
+from dashboard import resources  # noqa: E402
+from dashboard.resources import generator_problem, get_generator, get_library, media_dir  # noqa: E402
 from pipeline.encoder import ModelUnavailableError  # noqa: E402
 from pipeline.generate import GenerationParams, GeneratorUnavailableError  # noqa: E402
 from store import LibraryError  # noqa: E402
 
 KEY = "generate_"  # session_state keys of this page
 COLUMNS = 4
+
+
+def get_encoder():
+    """The shared CLIP encoder, or ModelUnavailableError with the fix."""
+    encoder, problem = resources.get_encoder()
+    if encoder is None:
+        raise ModelUnavailableError(problem)
+    return encoder
+
+
+def read_only() -> bool:
+    return resources.settings().read_only
 
 
 def _error_line(error: BaseException) -> str:

@@ -57,7 +57,7 @@ if st.button(f"Index {len(files or [])} file{'s' if len(files or []) != 1 else '
             description=description.strip(), tags=parse_tags(tags_text), media=settings.media,
             progress=progress,
         )
-    except LibraryError as error:
+    except (LibraryError, ValueError) as error:  # ValueError: no media folder for a remote database
         bar.empty()
         st.error(str(error), icon=":material/error:")
         st.stop()
