@@ -232,6 +232,19 @@ class ImageLibrary:
         _retry_on_conflict(lambda: self.table.delete("true"))
         return before
 
+    def undelete(self, version: int, ids: Iterable[str] | None = None, where: str | None = None) -> int:
+        """Bring back the rows that matched `ids`/`where` at `version` and are gone now; every other
+        change since (another user's uploads, a running job) stays. Returns how many came back."""
+        self._check_writable()
+        clauses = ([id_filter(list(ids))] if ids else []) + ([f"({where})"] if where else [])
+        if where:
+            check_filter_text(where)
+        old = self.table.to_lance().checkout_version(version)
+        rows = old.to_table(filter=" OR ".join(clauses) if clauses else None)
+        if rows.num_rows == 0:
+            return 0
+        return self.add(rows.select(self.table.schema.names).cast(self.table.schema)).inserted
+
     def restore(self, version: int) -> None:
         """Make `version` the latest again (a new version: undo that can itself be undone)."""
         self._check_writable()

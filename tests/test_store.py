@@ -230,3 +230,16 @@ def test_a_read_only_library_refuses_every_write(library, tmp_path):
             write()
     assert reader.count() == 2 and len(reader.search(unit(1), k=2)) == 2
     assert library.table.version == version
+
+
+def test_undelete_brings_back_only_the_deleted_rows_and_keeps_later_writes(library):
+    library.add([row(i) for i in range(6)])
+    before = library.table.version
+    assert library.delete(where="format = 'PNG'") == 2  # rows 0 and 3
+    library.add([row(10)])  # another user's upload after the delete
+    assert library.undelete(before, where="format = 'PNG'") == 2
+    assert library.count() == 7
+    assert library.get(row(10)["id"]) is not None and library.get(row(3)["id"])["file_name"] == "img3.jpg"
+    assert library.undelete(before, where="format = 'PNG'") == 0  # nothing missing any more
+    library.delete(ids=[row(1)["id"]])
+    assert library.undelete(before, ids=[row(1)["id"]]) == 1 and library.count() == 7

@@ -20,8 +20,10 @@ if not library.exists():
     st.stop()
 
 
-def deleted(count: int, version: int, what: str) -> None:
-    state.library_undo = {"version": version, "text": f"Deleted {count} image{'s' if count != 1 else ''} ({what})."}
+def deleted(count: int, version: int, what: str, ids=None, where=None) -> None:
+    """Remember how to bring back exactly these rows (not the whole table's state: others may be writing)."""
+    state.library_undo = {"version": version, "ids": ids, "where": where,
+                          "text": f"Deleted {count} image{'s' if count != 1 else ''} ({what})."}
     state.library_selected = set()
 
 
@@ -50,7 +52,8 @@ if state.get("library_undo"):
     undo = st.columns([6, 1])
     undo[0].success(state.library_undo["text"], icon=":material/delete:")
     if not settings.read_only and undo[1].button("Undo", key="library_undo_button", icon=":material/undo:"):
-        library.restore(state.library_undo["version"])
+        undo_info = state.library_undo
+        library.undelete(undo_info["version"], ids=undo_info["ids"], where=undo_info["where"])
         state.library_undo = None
         st.rerun()
 
@@ -109,7 +112,7 @@ with tab_gallery:
                 if yes.button("Yes, delete", key="library_delete_selected_yes", type="primary"):
                     version = library.table.version
                     count = library.delete(ids=sorted(selected))
-                    deleted(count, version, "selected in the gallery")
+                    deleted(count, version, "selected in the gallery", ids=sorted(selected))
                     state.library_confirm_selected = False
                     st.rerun()
                 if no.button("Cancel", key="library_delete_selected_no"):
@@ -147,7 +150,7 @@ with tab_maintenance:
                              type="primary", icon=":material/delete:"):
                     version = library.table.version
                     count = library.delete(where=where)
-                    deleted(count, version, f"filter {where}")
+                    deleted(count, version, f"filter {where}", where=where)
                     st.rerun()
         else:
             st.caption("Set a filter above to see how many images it matches.")
@@ -160,7 +163,7 @@ with tab_maintenance:
                      icon=":material/delete_forever:"):
             version = library.table.version
             count = library.clear()
-            deleted(count, version, "cleared the library")
+            deleted(count, version, "cleared the library", where="true")
             st.rerun()
 
 # --- version history --------------------------------------------------------------------------

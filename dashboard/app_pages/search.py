@@ -141,7 +141,7 @@ if state.get("search_undo"):
     undo[0].success(f"Deleted **{state.search_undo['name']}**.", icon=":material/delete:")
     if undo[1].button("Undo", key="search_undo_button", icon=":material/undo:"):
         try:
-            library.restore(state.search_undo["version"])
+            library.undelete(state.search_undo["version"], ids=[state.search_undo["id"]])
             st.toast(f"Restored {state.search_undo['name']}")
         except LibraryError as error:
             st.error(str(error))
@@ -229,7 +229,8 @@ if selected and detail_area is not None:
                 if confirm[0].button("Yes, delete", key="search_confirm_yes", type="primary"):
                     version = library.table.version
                     library.delete(ids=[selected["id"]])
-                    state.search_undo = {"version": version, "name": selected.get("file_name") or selected["id"][:12]}
+                    state.search_undo = {"version": version, "id": selected["id"],
+                                         "name": selected.get("file_name") or selected["id"][:12]}
                     state.search_results = [r for r in results if r["id"] != selected["id"]]
                     state.search_selected = state.search_confirm_delete = None
                     st.rerun()
