@@ -24,3 +24,17 @@ def pytest_configure(config):
         "gpu: needs CUDA; skipped without it",
     ):
         config.addinivalue_line("markers", marker)
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """One local Ray for the whole pytest session (startup costs seconds): 2 CPUs, loopback only,
+    a small object store. Yields its address so subprocess drivers can join it too."""
+    from pipeline.job.run import connect
+
+    started = connect(num_cpus=2)
+    import ray
+
+    yield ray.get_runtime_context().gcs_address
+    if started:
+        ray.shutdown()

@@ -123,12 +123,15 @@ def _run_ray(args, library, plan, model, s3_options, address):
                              encode_batch_size=args.encode_batch_size, num_encoders=args.num_encoders,
                              commit_every=args.commit_every or job.COMMIT_EVERY, shared_db=args.shared_db,
                              s3_options=s3_options)
-    job.connect(address, verbose=args.verbose)
+    started = job.connect(address, verbose=args.verbose)
     try:
         report = job.run_job(library, plan, options)
     except job.JobError as error:
         raise UsageError(str(error)) from None
     finally:
-        job.disconnect()
+        if started:  # a Ray we only joined (cluster, notebook, test session) is left running
+            import ray
+
+            ray.shutdown()
     job.print_stage_summary(report, plan)
     return report

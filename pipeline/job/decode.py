@@ -25,7 +25,9 @@ def preparer(model: str):
     if model not in _PREPARERS:
         from pipeline.encoder import ClipEncoder
 
-        _PREPARERS[model] = ClipEncoder(model, device="cpu")
+        encoder = ClipEncoder(model, device="cpu")
+        encoder.prepare_images([])  # load the processor now, outside the timed decode work
+        _PREPARERS[model] = encoder
     return _PREPARERS[model]
 
 

@@ -31,6 +31,10 @@ log = logging.getLogger(__name__)
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LOCAL_OBJECT_STORE_BYTES = 500 * 2**20
+# Host memory an encoder actor reserves for weights and activations. Being a remote argument the
+# decode tasks lack, it also stops Ray Data from fusing decoding into the encoder actors (ops with
+# different remote args never fuse), which would put JPEG work on the GPU workers.
+ENCODER_MEMORY_BYTES = 2**30
 ROWS_PER_BLOCK = 64  # one decode task per block: small enough to spread, large enough to amortise
 
 
@@ -52,17 +56,16 @@ class JobOptions:
     s3_options: dict | None = None  # pyarrow S3FileSystem options for s3:// sources
 
 
-_started_here = False
-
-
 def _is_loopback(address: str) -> bool:
     host = address.split("://")[-1].rsplit(":", 1)[0]
     return host in ("127.0.0.1", "localhost", "::1", "[::1]")
 
 
-def connect(address: str | None = None, num_cpus: int | None = None, verbose: bool = False) -> None:
-    """Join the cluster at `address` (or $RAY_ADDRESS), else start a local Ray bound to loopback."""
-    global _started_here
+def connect(address: str | None = None, num_cpus: int | None = None, verbose: bool = False) -> bool:
+    """Join the cluster at `address` (or $RAY_ADDRESS), else start a local Ray bound to loopback.
+
+    Returns True when this call started a local Ray (the caller then owns its shutdown); an
+    already initialised Ray in this process (a notebook, the test session) is used as it is."""
     address = address or os.environ.get("RAY_ADDRESS") or None
     if address is None or _is_loopback(address):
         # Read when ray is imported: without it Ray binds to (and advertises) the external interface.
@@ -70,10 +73,10 @@ def connect(address: str | None = None, num_cpus: int | None = None, verbose: bo
     import ray
 
     if ray.is_initialized():
-        return
+        return False
     if address:
         ray.init(address=address, log_to_driver=verbose)
-        return
+        return False
     # Workers import our packages: make sure they can, whatever the driver's working directory.
     paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     if REPO_ROOT not in paths:
@@ -90,10 +93,7 @@ def disconnect() -> None:
 
     if _started_here and ray.is_initialized():
         ray.shutdown()
-    _started_here = False
-
-
-def check_cluster(library: ImageLibrary, shared_db: bool) -> int:
+    def check_cluster(library: ImageLibrary, shared_db: bool) -> int:
     """Number of alive nodes; refuse a local database path on several nodes unless it is shared."""
     import ray
 
@@ -149,7 +149,7 @@ def build_dataset(plan: Plan, options: JobOptions, dim_check: bool = True):
     ds = ds.map_batches(
         EncodeBatch, batch_size=layout["batch_size"], batch_format="numpy",
         compute=ray.data.ActorPoolStrategy(size=layout["size"]),
-        num_gpus=layout["num_gpus"], num_cpus=layout["num_cpus"],
+        num_gpus=layout["num_gpus"], num_cpus=layout["num_cpus"], memory=ENCODER_MEMORY_BYTES,
         fn_constructor_kwargs=dict(model=options.model, device=options.device, dtype=options.dtype,
                                    batch_size=layout["batch_size"], threads=layout["threads"]),
     )
