@@ -77,23 +77,19 @@ def connect(address: str | None = None, num_cpus: int | None = None, verbose: bo
     if address:
         ray.init(address=address, log_to_driver=verbose)
         return False
+    # A loopback-only Ray needs no token; a token left on this machine by another Ray would
+    # otherwise switch authentication on and every later driver would need it.
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     # Workers import our packages: make sure they can, whatever the driver's working directory.
     paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     if REPO_ROOT not in paths:
         os.environ["PYTHONPATH"] = os.pathsep.join([REPO_ROOT, *paths])
     ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False, log_to_driver=verbose,
              object_store_memory=LOCAL_OBJECT_STORE_BYTES, _node_ip_address="127.0.0.1")
-    _started_here = True
+    return True
 
 
-def disconnect() -> None:
-    """Shut down a Ray that connect() started in this process (never a cluster we only joined)."""
-    global _started_here
-    import ray
-
-    if _started_here and ray.is_initialized():
-        ray.shutdown()
-    def check_cluster(library: ImageLibrary, shared_db: bool) -> int:
+def check_cluster(library: ImageLibrary, shared_db: bool) -> int:
     """Number of alive nodes; refuse a local database path on several nodes unless it is shared."""
     import ray
 
@@ -182,7 +178,8 @@ def stage_counts(report: IndexReport, plan: Plan) -> dict[str, int]:
             "encode": max(encoded, report.indexed), "write": report.indexed}
 
 
-def print_stage_summary(report: IndexReport, plan: Plan, file=sys.stderr) -> None:
+def print_stage_summary(report: IndexReport, plan: Plan, file=None) -> None:
+    file = file or sys.stderr
     rates = report.stage_rates(stage_counts(report, plan))
     if rates:
         parts = [f"{stage} {rate:.0f} img/s" for stage, rate in rates.items()]
