@@ -33,7 +33,7 @@ def cluster_env() -> dict:
 
 
 def _node_args(worker_ports: tuple[int, int]) -> list[str]:
-    return ["--node-ip-address=127.0.0.1", "--num-cpus=2", "--include-dashboard=false", "--disable-usage-stats",
+    return ["--node-ip-address=127.0.0.1", "--num-cpus=2", "--disable-usage-stats",
             f"--node-manager-port={free_port()}", f"--object-manager-port={free_port()}",
             f"--min-worker-port={worker_ports[0]}", f"--max-worker-port={worker_ports[1]}",
             f"--dashboard-agent-listen-port={free_port()}", f"--dashboard-agent-grpc-port={free_port()}",
@@ -45,7 +45,7 @@ def _alive_nodes(address: str, env: dict) -> int:
     probe = ("import ray; ray.init(address=%r, log_to_driver=False); "
              "print(sum(1 for n in ray.nodes() if n['Alive']))" % address)
     env = {**env, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
-    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120)
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=60)
     return int(out.stdout.strip().splitlines()[-1]) if out.returncode == 0 and out.stdout.strip() else 0
 
 
@@ -59,7 +59,7 @@ def two_node_cluster():
     temp_dir = tempfile.mkdtemp(prefix="rc", dir="/tmp")  # short: Unix socket paths are limited
     logs = open(Path(temp_dir) / "cluster.log", "w")
     head = subprocess.Popen([RAY, "start", "--head", f"--port={port}", f"--temp-dir={temp_dir}",
-                             f"--ray-client-server-port={free_port()}", *_node_args((base, base + 49))],
+                             "--include-dashboard=false", *_node_args((base, base + 49))],
                             env=env, stdout=logs, stderr=subprocess.STDOUT, start_new_session=True)
     procs = [head]
     address = f"127.0.0.1:{port}"
