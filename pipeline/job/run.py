@@ -17,7 +17,6 @@ import sys
 import time
 from dataclasses import dataclass
 
-import numpy as np
 
 from pipeline.images import DecodeLimits
 from pipeline.job.decode import decode_batch, id_keys
@@ -131,7 +130,7 @@ def _input_blocks(plan: Plan):
     return [table.slice(start, ROWS_PER_BLOCK) for start in range(0, table.num_rows, ROWS_PER_BLOCK)]
 
 
-def build_dataset(plan: Plan, options: JobOptions, dim_check: bool = True):
+def build_dataset(plan: Plan, options: JobOptions):
     """The lazy Dataset: decode tasks then the encoder actor pool. Nothing runs until consumed."""
     import ray
 
