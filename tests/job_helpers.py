@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -86,6 +87,7 @@ def two_node_cluster():
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
         logs.close()
+        shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 @contextmanager
