@@ -21,6 +21,17 @@ class IndexReport:
     seconds: float = 0.0
     failures: list[Failure] = field(default_factory=list)
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    # Maintenance done by the bulk job (pipeline/job/plan.py); zero for plain indexing.
+    replaced: int = 0  # rows of changed files re-indexed (--update)
+    pruned: int = 0  # rows whose files are gone (--prune)
+    stale: int = 0  # changed files left alone (counted in skipped; --update re-indexes them)
+    nodes: dict[str, int] = field(default_factory=dict)  # Ray node id -> images decoded there
+    error_report: str | None = None  # where the failures were written
+
+    def stage_rates(self, counts: dict[str, int]) -> dict[str, float]:
+        """Images per second of busy time per stage (per worker: add workers for the stage's total)."""
+        return {stage: round(counts.get(stage, 0) / seconds, 1)
+                for stage, seconds in self.stage_seconds.items() if seconds > 0}
 
     def fail(self, uri: str, stage: str, reason: str) -> None:
         self.failed += 1
@@ -43,4 +54,33 @@ class IndexReport:
             "images_per_second": round(self.images_per_second, 2),
             "stage_seconds": {k: round(v, 3) for k, v in self.stage_seconds.items()},
             "failures": [f.__dict__ for f in self.failures],
+            "replaced": self.replaced, "pruned": self.pruned, "stale": self.stale,
+            "nodes": dict(self.nodes), "error_report": self.error_report,
         }
+
+
+def write_failures(report: IndexReport, db_uri: str, table: str, storage_options: dict | None = None) -> str | None:
+    """Write one JSON line per failure (uri, stage, reason) to <db>/<table>.errors/<UTC time>.jsonl.
+
+    Local databases get a plain file; s3:// databases an object beside the table. Returns the path."""
+    import json
+    from datetime import datetime, timezone
+
+    if not report.failures:
+        return None
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    path = f"{db_uri.rstrip('/')}/{table}.errors/{stamp}.jsonl"
+    text = "".join(json.dumps(f.__dict__) + "\n" for f in report.failures).encode()
+    if path.startswith("s3://"):
+        from pipeline.filesystems import s3_filesystem, s3_path
+
+        with s3_filesystem(storage_options).open_output_stream(s3_path(path)) as out:
+            out.write(text)
+    else:
+        import os
+
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as out:
+            out.write(text)
+    report.error_report = path
+    return path

@@ -32,3 +32,17 @@ def tiny_sd_dir(tmp_path_factory):
     from tests.diffusion_factory import build_tiny_sd
 
     return str(build_tiny_sd(tmp_path_factory.mktemp("tiny-sd")))
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """One local Ray for the whole pytest session (startup costs seconds): 2 CPUs, loopback only,
+    a small object store. Yields its address so subprocess drivers can join it too."""
+    from pipeline.job.run import connect
+
+    started = connect(num_cpus=2)
+    import ray
+
+    yield ray.get_runtime_context().gcs_address
+    if started:
+        ray.shutdown()

@@ -1,0 +1,55 @@
+"""List stage, on the driver: diff the listed sources against the table before any byte is read.
+
+Shared by both runners so `--runner ray` and `--runner local` index the same files:
+- a known uri with the same size and mtime is skipped unread (rclip's rule, `indexer.unchanged`);
+- a known uri whose size or mtime changed is left alone, unless `update`: then its old row is
+  deleted before the job and the file is indexed again (a crash in between only means the rerun
+  sees it as new);
+- with `prune`, rows under a walked folder or s3 prefix whose file was not listed are removed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pipeline.indexer import unchanged
+from pipeline.sources import Listing, Source
+
+
+@dataclass
+class Plan:
+    todo: list[Source]
+    seen: int = 0
+    unchanged: int = 0  # skipped unread
+    duplicates: int = 0  # the same uri listed twice
+    stale: list[str] = field(default_factory=list)  # changed files left alone (no update)
+    replace_ids: list[str] = field(default_factory=list)  # old rows of changed files (update)
+    gone_ids: list[str] = field(default_factory=list)  # rows whose file is gone (prune)
+    known_ids: list[str] = field(default_factory=list)  # every id in the table after replacing
+
+
+def plan_index(listing: Listing, fingerprints: dict, update: bool = False, prune: bool = False) -> Plan:
+    plan = Plan(todo=[], seen=len(listing.sources))
+    listed: set[str] = set()
+    for source in listing.sources:
+        if source.uri in listed:
+            plan.duplicates += 1
+            continue
+        listed.add(source.uri)
+        known = fingerprints.get(source.uri)
+        if known is None:
+            plan.todo.append(source)
+        elif unchanged(source, fingerprints):
+            plan.unchanged += 1
+        elif update:
+            plan.replace_ids.append(known[2])
+            plan.todo.append(source)
+        else:
+            plan.stale.append(source.uri)
+    if prune and listing.roots:
+        roots = tuple(listing.roots)
+        plan.gone_ids = [row_id for uri, (_, _, row_id) in fingerprints.items()
+                         if uri.startswith(roots) and uri not in listed]
+    dropped = set(plan.replace_ids)
+    plan.known_ids = [row_id for _, _, row_id in fingerprints.values() if row_id not in dropped]
+    return plan

@@ -1,0 +1,185 @@
+"""Build and run the Ray Data indexing job: list -> read+decode (CPU tasks) -> encode (actor pool) -> write.
+
+    connect(address)                 start a local Ray (loopback, small object store) or join a cluster
+    run_job(library, plan, options)  -> IndexReport
+
+The driver plans (pipeline/job/plan.py), streams batches out of the encoder pool and writes them
+in large commits (pipeline/job/write.py). Ray Data's progress bars show each stage while it runs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass
+
+
+from pipeline.images import DecodeLimits
+from pipeline.job.decode import decode_batch, id_keys
+from pipeline.job.encode import EncodeBatch
+from pipeline.job.plan import Plan
+from pipeline.job.write import COMMIT_EVERY, RowWriter
+from pipeline.report import IndexReport
+from store import ImageLibrary
+
+log = logging.getLogger(__name__)
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+LOCAL_OBJECT_STORE_BYTES = 500 * 2**20
+# Host memory an encoder actor reserves for weights and activations. Being a remote argument the
+# decode tasks lack, it also stops Ray Data from fusing decoding into the encoder actors (ops with
+# different remote args never fuse), which would put JPEG work on the GPU workers.
+ENCODER_MEMORY_BYTES = 2**30
+ROWS_PER_BLOCK = 64  # one decode task per block: small enough to spread, large enough to amortise
+
+
+class JobError(ValueError):
+    """The job cannot run as asked (e.g. a local database on a multi-node cluster)."""
+
+
+@dataclass
+class JobOptions:
+    model: str
+    device: str = "auto"
+    dtype: str = "auto"
+    encode_batch_size: int | None = None  # default: 256 on GPUs, 64 on CPUs
+    num_encoders: int | None = None  # default: one per GPU; without GPUs, one per 4 CPUs
+    decode_batch_size: int = 32
+    commit_every: int = COMMIT_EVERY
+    shared_db: bool = False  # a local database path that every node mounts
+    limits: DecodeLimits | None = None
+    s3_options: dict | None = None  # pyarrow S3FileSystem options for s3:// sources
+
+
+def _is_loopback(address: str) -> bool:
+    host = address.split("://")[-1].rsplit(":", 1)[0]
+    return host in ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
+def connect(address: str | None = None, num_cpus: int | None = None, verbose: bool = False) -> bool:
+    """Join the cluster at `address` (or $RAY_ADDRESS), else start a local Ray bound to loopback.
+
+    Returns True when this call started a local Ray (the caller then owns its shutdown); an
+    already initialised Ray in this process (a notebook, the test session) is used as it is."""
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    if address is None or _is_loopback(address):
+        # Read when ray is imported: without it Ray binds to (and advertises) the external interface.
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    import ray
+
+    if ray.is_initialized():
+        return False
+    if address:
+        ray.init(address=address, log_to_driver=verbose)
+        return False
+    # A loopback-only Ray needs no token; a token left on this machine by another Ray would
+    # otherwise switch authentication on and every later driver would need it.
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    # Workers import our packages: make sure they can, whatever the driver's working directory.
+    paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if REPO_ROOT not in paths:
+        os.environ["PYTHONPATH"] = os.pathsep.join([REPO_ROOT, *paths])
+    ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False, log_to_driver=verbose,
+             object_store_memory=LOCAL_OBJECT_STORE_BYTES, _node_ip_address="127.0.0.1")
+    return True
+
+
+def check_cluster(library: ImageLibrary, shared_db: bool) -> int:
+    """Number of alive nodes; refuse a local database path on several nodes unless it is shared."""
+    import ray
+
+    nodes = [n for n in ray.nodes() if n.get("Alive")]
+    if len(nodes) > 1 and "://" not in library.db_uri and not shared_db:
+        raise JobError(
+            f"the database {library.db_uri} is a local path but the Ray cluster has {len(nodes)} nodes: "
+            "use an s3:// database, or pass --shared-db if every node mounts that path")
+    return len(nodes)
+
+
+def _encoder_layout(options: JobOptions) -> dict:
+    """Actors, their resources and batch size: one per GPU, else CPU actors sharing the cores."""
+    import ray
+
+    resources = ray.cluster_resources()
+    gpus, cpus = int(resources.get("GPU", 0)), max(1, int(resources.get("CPU", 1)))
+    if gpus and options.device in ("auto", "cuda"):
+        return dict(size=options.num_encoders or gpus, num_gpus=1, num_cpus=1, threads=None,
+                    batch_size=options.encode_batch_size or 256)
+    size = options.num_encoders or max(1, cpus // 4)
+    # Each CPU actor reserves one CPU (the rest stay free for decoding) but runs torch on its share
+    # of the cores: decode tasks are short, the encoder is the bottleneck.
+    return dict(size=size, num_gpus=0, num_cpus=1, threads=max(1, cpus // size),
+                batch_size=options.encode_batch_size or 64)
+
+
+def _input_blocks(plan: Plan):
+    import pyarrow as pa
+
+    sources = plan.todo
+    table = pa.table({
+        "uri": [s.uri for s in sources],
+        "size": pa.array([s.size for s in sources], pa.int64()),
+        "mtime": pa.array([s.mtime if s.mtime is not None else math.nan for s in sources], pa.float64()),
+        "description": [s.description for s in sources],
+        "tags": [json.dumps(list(s.tags)) for s in sources],
+    })
+    return [table.slice(start, ROWS_PER_BLOCK) for start in range(0, table.num_rows, ROWS_PER_BLOCK)]
+
+
+def build_dataset(plan: Plan, options: JobOptions):
+    """The lazy Dataset: decode tasks then the encoder actor pool. Nothing runs until consumed."""
+    import ray
+
+    layout = _encoder_layout(options)
+    ds = ray.data.from_arrow(_input_blocks(plan))
+    ds = ds.map_batches(
+        decode_batch, batch_size=options.decode_batch_size, batch_format="numpy", num_cpus=1,
+        fn_kwargs=dict(model=options.model, limits=options.limits or DecodeLimits.from_env(),
+                       known_ids=id_keys(plan.known_ids), s3_options=options.s3_options),
+    )
+    ds = ds.map_batches(
+        EncodeBatch, batch_size=layout["batch_size"], batch_format="numpy",
+        compute=ray.data.ActorPoolStrategy(size=layout["size"]),
+        num_gpus=layout["num_gpus"], num_cpus=layout["num_cpus"], memory=ENCODER_MEMORY_BYTES,
+        fn_constructor_kwargs=dict(model=options.model, device=options.device, dtype=options.dtype,
+                                   batch_size=layout["batch_size"], threads=layout["threads"]),
+    )
+    return ds, layout
+
+
+def run_job(library: ImageLibrary, plan: Plan, options: JobOptions) -> IndexReport:
+    """Index plan.todo with Ray Data into `library` (created for the model if missing)."""
+    report = IndexReport(seen=plan.seen, skipped=plan.unchanged + plan.duplicates + len(plan.stale),
+                         stale=len(plan.stale))
+    started = time.perf_counter()
+    check_cluster(library, options.shared_db)
+    if plan.todo:
+        ds, layout = build_dataset(plan, options)
+        log.info("encoders: %s", layout)
+        writer = RowWriter(library, report, options.commit_every)
+        for batch in ds.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=2):
+            writer.write(batch)
+        writer.close()
+        report.nodes = {k: v for k, v in writer.nodes.items()}
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def stage_counts(report: IndexReport, plan: Plan) -> dict[str, int]:
+    """How many images each stage handled, to turn stage seconds into images/s."""
+    failed_read = sum(1 for f in report.failures if f.stage == "read")
+    encoded = report.indexed + sum(1 for f in report.failures if f.stage == "encode")
+    return {"read": len(plan.todo), "decode": len(plan.todo) - failed_read,
+            "encode": max(encoded, report.indexed), "write": report.indexed}
+
+
+def print_stage_summary(report: IndexReport, plan: Plan, file=None) -> None:
+    file = file or sys.stderr
+    rates = report.stage_rates(stage_counts(report, plan))
+    if rates:
+        parts = [f"{stage} {rate:.0f} img/s" for stage, rate in rates.items()]
+        print("per worker busy time: " + ", ".join(parts), file=file)
