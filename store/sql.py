@@ -77,18 +77,17 @@ def run_sql(
             quoted = '"' + name.replace('"', '""') + '"'
             con.execute(f"CREATE TEMP VIEW {quoted} AS SELECT {projection} FROM __lance_images")
         con.execute("SET lock_configuration = true")
+        batches, rows = [], 0
         try:
-            reader = con.execute(statement).to_arrow_reader(batch_size=min(limit or 65536, 65536))
+            reader = con.sql(statement).to_arrow_reader(batch_size=min(limit or 65536, 65536))
+            for batch in reader:
+                if limit is not None and rows + batch.num_rows >= limit:
+                    batches.append(batch.slice(0, limit - rows))
+                    break
+                batches.append(batch)
+                rows += batch.num_rows
         except duckdb.Error as error:
             raise SqlError(f"query failed: {_one_line(error)}") from None
-        batches, rows = [], 0
-        for batch in reader:
-            if limit is not None and rows + batch.num_rows >= limit:
-                batches.append(batch.slice(0, limit - rows))
-                rows = limit
-                break
-            batches.append(batch)
-            rows += batch.num_rows
         return pa.Table.from_batches(batches, schema=reader.schema)
     finally:
         con.close()
