@@ -47,6 +47,7 @@ def _parse_args(argv=None):
     p.add_argument("--sweep", action="store_true", help="also try other nprobes/refine settings")
     p.add_argument("--float16", action="store_true", help="also measure a float16 copy of the vectors")
     p.add_argument("--no-faiss", action="store_true")
+    p.add_argument("--no-baselines", action="store_true", help="only the LanceDB indexes (tuning runs)")
     p.add_argument("--workdir", help="where to write tables (default: a temp dir, removed after)")
     p.add_argument("--seed", type=int, default=0)
     return p.parse_args(argv)
@@ -192,9 +193,10 @@ def run_size(n, args, workdir):
         s = data @ q
         idx = np.argpartition(-s, K)[:K]
         return idx[np.argsort(-s[idx])]
-    measure("numpy brute force", bf, slow, truth, results, {"bytes_per_vector": args.dim * 4})
+    if not args.no_baselines:
+        measure("numpy brute force", bf, slow, truth, results, {"bytes_per_vector": args.dim * 4})
 
-    if not args.no_faiss:
+    if not args.no_faiss and not args.no_baselines:
         import faiss
 
         flat = faiss.IndexFlatIP(args.dim)
@@ -219,14 +221,16 @@ def run_size(n, args, workdir):
     t = time.perf_counter()
     table = write_lance(db_dir, "bench", data)
     print(f"  wrote lance table in {time.perf_counter() - t:.1f} s", flush=True)
-    measure("lancedb exact (flat scan)", lance_search(table, exact=True), slow, truth, results,
-            {"bytes_per_vector": args.dim * 4})
+    if not args.no_baselines:
+        measure("lancedb exact (flat scan)", lance_search(table, exact=True), slow, truth, results,
+                {"bytes_per_vector": args.dim * 4})
     for index_type in [s.strip().upper() for s in args.index_types.split(",") if s.strip()]:
         plan = plan_vector_index(n, args.dim, index_type)
+        before = dir_bytes(Path(db_dir) / "bench.lance" / "_indices")  # dropped indexes leave files
         t = time.perf_counter()
         table.create_index("vector", replace=True, config=plan.config())
         build = time.perf_counter() - t
-        index_bytes = dir_bytes(Path(db_dir) / "bench.lance" / "_indices")
+        index_bytes = dir_bytes(Path(db_dir) / "bench.lance" / "_indices") - before
         extra = {"build_s": round(build, 1), "index_bytes_per_vector": round(index_bytes / n, 1),
                  "partitions": plan.num_partitions}
         measure(f"lancedb {index_type} nprobes={plan.nprobes} refine={plan.refine_factor}",

@@ -55,19 +55,21 @@ class VectorIndexPlan:
     refine_factor: int
 
     def config(self):
-        from lancedb.index import HnswSq, IvfPq, IvfRq
+        from lancedb.index import HnswSq, IvfPq, IvfRq, IvfSq
 
         if self.index_type == "IVF_PQ":
             return IvfPq(distance_type="cosine", num_partitions=self.num_partitions,
                          num_sub_vectors=self.num_sub_vectors)
         if self.index_type == "IVF_RQ":
             return IvfRq(distance_type="cosine", num_partitions=self.num_partitions)
+        if self.index_type == "IVF_SQ":
+            return IvfSq(distance_type="cosine", num_partitions=self.num_partitions)
         if self.index_type == "IVF_HNSW_SQ":
             return HnswSq(distance_type="cosine", num_partitions=self.num_partitions)
         raise ValueError(f"unknown vector index type {self.index_type!r}")
 
 
-def plan_vector_index(rows: int, dim: int, index_type: str = "IVF_PQ") -> VectorIndexPlan:
+def plan_vector_index(rows: int, dim: int, index_type: str | None = None) -> VectorIndexPlan:
     """Index parameters from the table size and vector dimension.
 
     Partitions ~ sqrt(rows) keeps both the centroid scan and each partition small (1M rows: 1024
@@ -76,9 +78,9 @@ def plan_vector_index(rows: int, dim: int, index_type: str = "IVF_PQ") -> Vector
     refine factor come from benchmarks/search_bench.py: text-like queries (across the modality gap)
     need more probes than image-like ones, and a refine pass fixes PQ's misranking of them.
     """
-    index_type = _canonical_type(index_type)
-    if index_type not in ("IVF_PQ", "IVF_RQ", "IVF_HNSW_SQ"):
-        raise ValueError(f"unknown vector index type {index_type!r}: use IVF_PQ, IVF_RQ or IVF_HNSW_SQ")
+    index_type = _canonical_type(index_type or DEFAULT_INDEX_TYPE)
+    if index_type not in INDEX_TYPES:
+        raise ValueError(f"unknown vector index type {index_type!r}: use {', '.join(INDEX_TYPES)}")
     partitions = int(2 ** round(math.log2(max(math.sqrt(max(rows, 1)), 1))))
     partitions = max(1, min(partitions, 4096, rows // 256 or 1))  # >= 256 rows to train each centroid
     sub_vectors = None
@@ -90,14 +92,16 @@ def plan_vector_index(rows: int, dim: int, index_type: str = "IVF_PQ") -> Vector
 
 MIN_PROBES = 8
 # Measured: see docs/scaling.md. Fraction of partitions probed, and candidates re-ranked per result.
-PROBE_FRACTION = {"IVF_PQ": 0.03, "IVF_RQ": 0.03, "IVF_HNSW_SQ": 0.03}
-REFINE_FACTOR = {"IVF_PQ": 20, "IVF_RQ": 20, "IVF_HNSW_SQ": 5}
+PROBE_FRACTION = {"IVF_PQ": 0.03, "IVF_RQ": 0.03, "IVF_SQ": 0.03, "IVF_HNSW_SQ": 0.03}
+REFINE_FACTOR = {"IVF_PQ": 20, "IVF_RQ": 20, "IVF_SQ": 5, "IVF_HNSW_SQ": 5}
+INDEX_TYPES = tuple(PROBE_FRACTION)
+DEFAULT_INDEX_TYPE = "IVF_PQ"
 
 
 def _canonical_type(name: str) -> str:
     """'IvfPq' (list_indices), 'ivf_pq' (users) and 'IVF_PQ' (create_index) name the same index."""
     key = name.upper().replace("_", "")
-    return {"IVFPQ": "IVF_PQ", "IVFRQ": "IVF_RQ", "IVFHNSWSQ": "IVF_HNSW_SQ"}.get(key, name.upper())
+    return {"IVFPQ": "IVF_PQ", "IVFRQ": "IVF_RQ", "IVFSQ": "IVF_SQ", "IVFHNSWSQ": "IVF_HNSW_SQ"}.get(key, name.upper())
 
 
 @dataclass
@@ -217,7 +221,7 @@ def optimize(
             plan = plan_vector_index(trained_on, dim, existing.index_type)
             action = "refreshed"
     elif rows >= max(index_threshold, 256):
-        plan = plan_vector_index(rows, dim, index_type or "IVF_PQ")
+        plan = plan_vector_index(rows, dim, index_type)
         build_vector_index(library, plan)
         action = "built"
     scalars = build_scalar_indexes(library, missing_only=not rebuild) if rows else []

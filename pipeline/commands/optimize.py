@@ -10,7 +10,7 @@ from pipeline.commands.common import UsageError, human_bytes, open_library, prin
 
 
 def register(sub, common) -> None:
-    from store.indexes import DEFAULT_RETENTION, INDEX_THRESHOLD
+    from store.indexes import DEFAULT_INDEX_TYPE, DEFAULT_RETENTION, INDEX_THRESHOLD, INDEX_TYPES
 
     p = sub.add_parser("optimize", parents=[common], help="compact, prune old versions, build/refresh indexes")
     p.add_argument("--retention-days", type=float, default=DEFAULT_RETENTION.days,
@@ -19,8 +19,8 @@ def register(sub, common) -> None:
     p.add_argument("--index-threshold", type=int, default=INDEX_THRESHOLD,
                    help=f"build a vector index from this many rows on (default {INDEX_THRESHOLD}); "
                         "smaller tables stay on exact search")
-    p.add_argument("--index-type", choices=["IVF_PQ", "IVF_RQ", "IVF_HNSW_SQ"], type=str.upper,
-                   help="vector index type (default: keep the current one, else IVF_PQ)")
+    p.add_argument("--index-type", choices=INDEX_TYPES, type=str.upper,
+                   help=f"vector index type (default: keep the current one, else {DEFAULT_INDEX_TYPE})")
     p.add_argument("--rebuild", action="store_true", help="retrain the vector index and rebuild scalar indexes")
     p.add_argument("--status", action="store_true", help="only show the indexes and the search settings")
     p.add_argument("--json", action="store_true")
