@@ -122,9 +122,9 @@ def test_optimize_keeps_small_tables_exact_and_indexes_large_ones(tmp_path, monk
     assert code == 0 and report["vector_index"] == "none (exact search)" and report["status"]["search"] == "exact"
     code, out, _ = run(capsys, "optimize", "--index-threshold", "500", "--json")
     report = json.loads(out)
-    assert code == 0 and report["vector_index"] == "built" and report["status"]["search"]["index_type"] == "IVF_PQ"
+    assert code == 0 and report["vector_index"] == "built" and report["status"]["search"]["index_type"] == "IVF_SQ"
     code, out, _ = run(capsys, "optimize", "--status")
-    assert code == 0 and "IVF_PQ" in out and "vector_idx" in out
+    assert code == 0 and "IVF_SQ" in out and "vector_idx" in out
     code, out, _ = run(capsys, "optimize", "--index-threshold", "500")
     assert code == 0 and "refreshed" in out
     assert run(capsys, "optimize", "--index-threshold", "10")[0] == 2

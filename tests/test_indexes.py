@@ -7,7 +7,7 @@ import pytest
 
 import store.indexes as indexes
 from store import ImageLibrary
-from store.indexes import index_status, optimize, optimize_if_large, plan_vector_index
+from store.indexes import DEFAULT_INDEX_TYPE, index_status, optimize, optimize_if_large, plan_vector_index
 
 DIM = 32
 MODEL = "test/tiny-model"
@@ -61,8 +61,9 @@ def exact_ids(library, vector, k, where=None):
 def test_plan_scales_partitions_with_rows_and_compresses_by_dim():
     small, large = plan_vector_index(10_000, 512), plan_vector_index(1_000_000, 512)
     assert large.num_partitions > small.num_partitions
-    assert large.num_partitions == 1024 and large.num_sub_vectors == 64
+    assert large.num_partitions == 1024 and large.index_type == DEFAULT_INDEX_TYPE
     assert 1 <= large.nprobes <= large.num_partitions and large.refine_factor >= 1
+    assert plan_vector_index(1_000_000, 512, "IVF_PQ").num_sub_vectors == 64
     # tiny tables still get a trainable plan: at least 256 rows per partition
     assert plan_vector_index(600, 32).num_partitions == 2
     assert plan_vector_index(10_000, 512, "ivf_rq").index_type == "IVF_RQ"
@@ -84,7 +85,7 @@ def test_small_tables_stay_on_exact_search_with_scalar_indexes(library):
 def test_indexed_search_keeps_recall_against_exact_search(indexed):
     status = index_status(indexed)
     vector_indexes = [i for i in status["indexes"] if i["columns"] == ["vector"]]
-    assert vector_indexes[0]["type"] == "IVF_PQ" and vector_indexes[0]["unindexed_rows"] == 0
+    assert vector_indexes[0]["type"] == DEFAULT_INDEX_TYPE and vector_indexes[0]["unindexed_rows"] == 0
     queries, _ = clustered(40, seed=7)
     overlap = [len(set(h["id"] for h in indexed.search(q, k=10)) & set(exact_ids(indexed, q, 10))) / 10
                for q in queries]
@@ -102,7 +103,7 @@ def test_indexed_search_keeps_recall_against_exact_search(indexed):
 def test_filtered_search_with_an_index_returns_k_matches(indexed, where, monkeypatch):
     # Probe a single partition so the filter, not the index, decides what is found.
     monkeypatch.setattr(indexes, "MIN_PROBES", 1)
-    monkeypatch.setitem(indexes.PROBE_FRACTION, "IVF_PQ", 0.0)
+    monkeypatch.setitem(indexes.PROBE_FRACTION, DEFAULT_INDEX_TYPE, 0.0)
     indexed._plan_cache = None
     query = clustered(1, seed=11)[0][0]
     k = 10
@@ -129,6 +130,14 @@ def test_index_is_retrained_once_the_table_has_doubled(indexed):
     indexed.add(rows(1500, start=10_000, seed=5))
     report = optimize(indexed, index_threshold=500)
     assert report.vector_index == "rebuilt" and report.rows == 2700
+
+
+def test_asking_for_another_index_type_rebuilds_it(indexed):
+    report = optimize(indexed, index_threshold=500, index_type="ivf_pq")
+    assert report.vector_index == "rebuilt" and report.plan["index_type"] == "IVF_PQ"
+    assert indexed.search_plan().index_type == "IVF_PQ"
+    stored = indexed.get(f"{9:064x}", with_vector=True)
+    assert indexed.search(np.asarray(stored["vector"]), k=1)[0]["id"] == stored["id"]
 
 
 def test_optimize_compacts_and_removes_versions_past_retention(library):
