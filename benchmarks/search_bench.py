@@ -41,8 +41,8 @@ def _parse_args(argv=None):
     p.add_argument("--sizes", default="10000,100000,1000000", help="comma list of row counts")
     p.add_argument("--dim", type=int, default=512)
     p.add_argument("--queries", type=int, default=200, help="queries per kind for fast methods (default 200)")
-    p.add_argument("--slow-queries", type=int, default=30,
-                   help="queries per kind for brute-force methods from 100k rows on (default 30)")
+    p.add_argument("--slow-queries", type=int, default=20,
+                   help="queries per kind for brute-force methods from 100k rows on (default 20)")
     p.add_argument("--index-types", default="IVF_SQ,IVF_PQ",
                    help="comma list of IVF_SQ, IVF_PQ, IVF_RQ, IVF_HNSW_SQ (default IVF_SQ,IVF_PQ)")
     p.add_argument("--sweep", action="store_true", help="also try other nprobes/refine settings")
