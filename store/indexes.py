@@ -25,8 +25,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 VECTOR_INDEX_NAME = "vector_idx"
-# Below this many rows exact search is fast enough and exact; bulk jobs index above it.
-INDEX_THRESHOLD = 50_000
+# Below this many rows exact search is fast enough (LanceDB flat scan: ~8 ms at 10k rows, ~250 ms at
+# 100k on 2 cores) and exact; bulk jobs index above it.
+INDEX_THRESHOLD = 20_000
 DEFAULT_RETENTION = timedelta(days=7)
 # Rebuild (retrain the partitions) once the table has grown this much since the index was trained;
 # below that, optimize() folds new rows into the existing partitions.
