@@ -4,10 +4,11 @@ from store.errors import (
     InvalidFilterError, InvalidRowsError, LibraryError, ModelMismatchError, ReadOnlyError,
     StorageFullError, TableNotFoundError,
 )
+from store.indexes import optimize, optimize_if_large
 from store.library import DEFAULT_DB, DEFAULT_TABLE, AddResult, ImageLibrary, resolve_db
 
 __all__ = [
     "AddResult", "DEFAULT_DB", "DEFAULT_TABLE", "ImageLibrary", "InvalidFilterError",
-    "InvalidRowsError", "LibraryError", "ModelMismatchError", "ReadOnlyError", "StorageFullError", "TableNotFoundError",
-    "resolve_db",
+    "InvalidRowsError", "LibraryError", "ModelMismatchError", "ReadOnlyError", "StorageFullError",
+    "TableNotFoundError", "optimize", "optimize_if_large", "resolve_db",
 ]

@@ -307,11 +307,13 @@ class ImageLibrary:
             self.validate_filter(where)
         if exclude_ids:
             clauses.append("NOT " + id_filter(exclude_ids))
-        builder = self.table.search(query).distance_type("cosine").limit(k)
-        builder = builder.select(_columns(with_thumbnail, with_vector))
-        if clauses:
-            builder = builder.where(" AND ".join(clauses), prefilter=True)
-        hits = builder.to_arrow()
+        predicate = " AND ".join(clauses) if clauses else None
+        plan = self.search_plan()
+        hits = self._vector_query(query, k, predicate, with_thumbnail, with_vector, plan)
+        if plan is not None and predicate and hits.num_rows < k and self.table.count_rows(predicate) > hits.num_rows:
+            # A selective filter can leave fewer than k matches in the probed partitions: the
+            # matching rows are few, so an exact scan of just them is cheap and returns k.
+            hits = self._vector_query(query, k, predicate, with_thumbnail, with_vector, None)
         scores = pc.subtract(1.0, hits["_distance"]).to_pylist()
         results = []
         for row, score in zip(hits.drop_columns(["_distance"]).to_pylist(), scores):
@@ -320,6 +322,31 @@ class ImageLibrary:
             row["score"] = float(score)
             results.append(row)
         return results
+
+    def search_plan(self):
+        """The vector index's search settings (probes, refine factor), or None on exact search.
+
+        Cached per table version: looking the index up costs more than a small search.
+        """
+        from store.indexes import search_plan
+
+        version = self.table.version
+        cached = getattr(self, "_plan_cache", None)
+        if cached is None or cached[0] != version:
+            cached = (version, search_plan(self))
+            self._plan_cache = cached
+        return cached[1]
+
+    def _vector_query(self, query, k, predicate, with_thumbnail, with_vector, plan) -> pa.Table:
+        builder = self.table.search(query).distance_type("cosine").limit(k)
+        builder = builder.select(_columns(with_thumbnail, with_vector) + ["_distance"])
+        if plan is None:
+            builder = builder.bypass_vector_index()
+        else:
+            builder = builder.nprobes(plan.nprobes).refine_factor(plan.refine_factor)
+        if predicate:
+            builder = builder.where(predicate, prefilter=True)
+        return builder.to_arrow()
 
     def page(
         self,

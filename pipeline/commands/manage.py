@@ -21,10 +21,12 @@ def register(sub, common) -> None:
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     p.set_defaults(run=run_delete)
 
-    p = sub.add_parser("query", parents=[common], help="read-only filtered listing of rows")
-    p.add_argument("--where", help="SQL filter")
+    p = sub.add_parser("query", parents=[common], help="read-only SQL over the table, or a filtered listing")
+    p.add_argument("sql", nargs="?", help="one read-only SELECT over the table, visible as `images`, e.g. "
+                   "\"SELECT format, count(*) FROM images GROUP BY format\" (DuckDB SQL; no file access)")
+    p.add_argument("--where", help="SQL filter (listing form, without a positional SQL)")
     p.add_argument("--select", help="comma-separated columns (default: all but thumbnail and vector)")
-    p.add_argument("--limit", type=int, default=20, help="maximum rows (default 20)")
+    p.add_argument("--limit", type=int, default=None, help="maximum rows (default 20 for the listing, 1000 for SQL)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=run_query)
 
@@ -66,10 +68,17 @@ def run_delete(args: argparse.Namespace) -> int:
 
 
 def run_query(args: argparse.Namespace) -> int:
-    if args.limit < 1:
+    if args.limit is not None and args.limit < 1:
         raise UsageError("--limit must be at least 1")
-    select = [c.strip() for c in args.select.split(",") if c.strip()] if args.select else None
-    result = open_library(args).query(where=args.where, select=select, limit=args.limit)
+    if args.sql:
+        if args.where or args.select:
+            raise UsageError("give either a SQL query or --where/--select, not both")
+        from store.sql import run_sql
+
+        result = run_sql(open_library(args), args.sql, limit=args.limit or 1000)
+    else:
+        select = [c.strip() for c in args.select.split(",") if c.strip()] if args.select else None
+        result = open_library(args).query(where=args.where, select=select, limit=args.limit or 20)
     rows = result.to_pylist()
     if args.json:
         print_json({"rows": rows, "count": len(rows)})

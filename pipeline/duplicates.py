@@ -1,0 +1,155 @@
+"""Near-duplicate images: groups of rows whose vectors are nearly identical (resized, recompressed,
+lightly cropped copies). Exact copies are already one row, since the id is the content hash.
+
+Never builds the n x n similarity matrix. Each row looks up its `neighbours` nearest rows, a block
+of rows at a time; pairs above `threshold` are joined with union-find, so a chain a~b~c is one group.
+- tables on exact search (small: below store.indexes.INDEX_THRESHOLD) use blocked numpy matmul,
+  O(block x n) memory and exact;
+- indexed tables send each block as one multi-vector query through the ANN index, O(n log n)-ish:
+  near-duplicates sit at cosine > 0.9, far inside the radius an IVF probe with refinement recovers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Iterator
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from store import ImageLibrary
+
+DEFAULT_THRESHOLD = 0.95
+DEFAULT_NEIGHBOURS = 10
+
+
+class UnionFind:
+    def __init__(self, n: int):
+        self.parent = np.arange(n)
+
+    def find(self, i: int) -> int:
+        root = i
+        while self.parent[root] != root:
+            root = self.parent[root]
+        while self.parent[i] != root:  # path compression
+            self.parent[i], i = root, self.parent[i]
+        return int(root)
+
+    def union(self, a: int, b: int) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[max(ra, rb)] = min(ra, rb)
+
+
+@dataclass
+class DuplicateGroup:
+    ids: list[str]
+    max_similarity: float
+    min_similarity: float  # of the pairs that joined the group (a chain can be looser end to end)
+    rows: list[dict] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"size": len(self.ids), "max_similarity": round(self.max_similarity, 6),
+                "min_similarity": round(self.min_similarity, 6), "images": self.rows or [{"id": i} for i in self.ids]}
+
+
+def _vectors(library: "ImageLibrary", batch_rows: int = 65536) -> tuple[list[str], np.ndarray]:
+    dataset = library.table.to_lance()
+    ids, blocks = [], []
+    for batch in dataset.to_batches(columns=["id", "vector"], batch_size=batch_rows):
+        ids.extend(batch.column("id").to_pylist())
+        flat = batch.column("vector").flatten().to_numpy(zero_copy_only=False)
+        blocks.append(flat.reshape(batch.num_rows, -1).astype(np.float32, copy=False))
+    dim = library.table.schema.field("vector").type.list_size
+    return ids, (np.concatenate(blocks) if blocks else np.zeros((0, dim), np.float32))
+
+
+def _exact_pairs(vectors: np.ndarray, threshold: float, block: int) -> Iterator[tuple[int, int, float]]:
+    n = len(vectors)
+    for start in range(0, n, block):
+        scores = vectors[start:start + block] @ vectors.T  # (block, n): the only large array
+        rows, cols = np.nonzero(scores >= threshold)
+        keep = cols > rows + start  # each pair once, no self-pairs
+        for r, c in zip(rows[keep], cols[keep]):
+            yield start + int(r), int(c), float(scores[r, c])
+
+
+def _indexed_pairs(library: "ImageLibrary", ids: list[str], vectors: np.ndarray, threshold: float,
+                   neighbours: int, block: int) -> Iterator[tuple[int, int, float]]:
+    plan = library.search_plan()
+    position = {image_id: i for i, image_id in enumerate(ids)}
+    for start in range(0, len(vectors), block):
+        query = library.table.search(vectors[start:start + block]).distance_type("cosine")
+        query = query.limit(neighbours + 1).select(["id", "_distance"])
+        if plan is not None:
+            query = query.nprobes(plan.nprobes).refine_factor(plan.refine_factor)
+        hits = query.to_arrow()
+        scores = 1.0 - hits["_distance"].to_numpy()
+        for q, image_id, score in zip(hits["query_index"].to_numpy(), hits["id"].to_pylist(), scores):
+            i, j = start + int(q), position.get(image_id)
+            if j is not None and j != i and score >= threshold:
+                yield min(i, j), max(i, j), float(score)
+
+
+def find_duplicate_groups(
+    library: "ImageLibrary",
+    threshold: float = DEFAULT_THRESHOLD,
+    neighbours: int = DEFAULT_NEIGHBOURS,
+    block: int = 1024,
+    method: str = "auto",
+    with_rows: bool = True,
+) -> list[DuplicateGroup]:
+    """Groups of two or more images with cosine similarity >= threshold, largest groups first.
+
+    method: "exact" (blocked matmul), "index" (batched ANN top-k), or "auto": the index when the
+    table has one, else exact.
+    """
+    if not 0.0 < threshold <= 1.0:
+        raise ValueError(f"threshold must be in (0, 1], got {threshold}")
+    if neighbours < 1:
+        raise ValueError("neighbours must be at least 1")
+    ids, vectors = _vectors(library)
+    if method == "auto":
+        method = "index" if library.search_plan() is not None else "exact"
+    if method == "exact":
+        pairs = _exact_pairs(vectors, threshold, block)
+    elif method == "index":
+        pairs = _indexed_pairs(library, ids, vectors, threshold, neighbours, block)
+    else:
+        raise ValueError(f"unknown method {method!r}: use auto, exact or index")
+    union = UnionFind(len(ids))
+    best: dict[int, float] = {}
+    worst: dict[int, float] = {}
+    for i, j, score in pairs:
+        union.union(i, j)
+        best[i] = max(best.get(i, -1.0), score)
+        worst[i] = min(worst.get(i, 2.0), score)
+    members: dict[int, list[int]] = {}
+    for i in best:
+        members.setdefault(union.find(i), [])
+    for i in range(len(ids)):
+        root = union.find(i)
+        if root in members:
+            members[root].append(i)
+    groups = []
+    for root, rows in members.items():
+        scores = [s for i in rows for s in ([best[i]] if i in best else [])]
+        lows = [worst[i] for i in rows if i in worst]
+        groups.append(DuplicateGroup(ids=[ids[i] for i in rows], max_similarity=max(scores), min_similarity=min(lows)))
+    if with_rows and groups:
+        _attach_rows(library, groups)
+    groups.sort(key=lambda g: (-len(g.ids), -g.max_similarity, g.ids[0]))
+    return groups
+
+
+def _attach_rows(library: "ImageLibrary", groups: list[DuplicateGroup]) -> None:
+    """uri, size and resolution per member, largest image first (the one most worth keeping)."""
+    wanted = [i for g in groups for i in g.ids]
+    rows = {}
+    for start in range(0, len(wanted), 500):
+        for row in library.get_many(wanted[start:start + 500]):
+            rows[row["id"]] = {k: row.get(k) for k in ("id", "uri", "width", "height", "format", "file_size")}
+    for group in groups:
+        group.rows = sorted((rows.get(i, {"id": i}) for i in group.ids),
+                            key=lambda r: (-(r.get("width") or 0) * (r.get("height") or 0), -(r.get("file_size") or 0), r["id"]))
+        group.ids = [r["id"] for r in group.rows]

@@ -1,0 +1,91 @@
+"""Read-only SQL over the table: SELECTs work, anything that writes or reaches outside is refused."""
+
+from datetime import datetime, timezone
+
+import numpy as np
+import pytest
+
+from store import ImageLibrary
+from store.sql import SqlError, run_sql
+
+DIM = 8
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory):
+    lib = ImageLibrary(str(tmp_path_factory.mktemp("sql") / "db"), "images")
+    lib.ensure("test/tiny-model", DIM)
+    rng = np.random.default_rng(0)
+    lib.add([{
+        "id": f"{i:064x}", "uri": f"/p/{i}.jpg", "file_name": f"{i}.jpg",
+        "tags": ["beach"] if i % 2 else ["city", "night"], "width": 100 * (1 + i % 3), "height": 50,
+        "format": "PNG" if i % 3 == 0 else "JPEG", "file_size": 1000 * i,
+        "indexed_at": datetime(2024, 1, 1 + i, tzinfo=timezone.utc), "vector": rng.normal(size=DIM),
+    } for i in range(12)])
+    return lib
+
+
+def test_group_by_counts_rows_per_format(library):
+    result = run_sql(library, "SELECT format, count(*) AS n FROM images GROUP BY format ORDER BY format")
+    assert result.to_pylist() == [{"format": "JPEG", "n": 8}, {"format": "PNG", "n": 4}]
+
+
+def test_filters_on_tags_dates_and_sizes_and_a_cte(library):
+    sql = """
+        WITH big AS (SELECT * FROM images WHERE file_size >= 5000)
+        SELECT id FROM big
+        WHERE list_contains(tags, 'beach') AND indexed_at >= TIMESTAMP '2024-01-08'
+        ORDER BY file_size
+    """
+    ids = run_sql(library, sql).column("id").to_pylist()
+    assert ids == [f"{i:064x}" for i in (7, 9, 11)]
+
+
+def test_limit_caps_rows_and_heavy_columns_are_not_exposed(library):
+    result = run_sql(library, "SELECT * FROM images", limit=5)
+    assert result.num_rows == 5
+    assert "thumbnail" not in result.column_names and "vector" not in result.column_names
+
+
+@pytest.mark.parametrize("sql", [
+    "INSERT INTO images (id) VALUES ('x')",
+    "UPDATE images SET format = 'GIF'",
+    "DELETE FROM images",
+    "CREATE TABLE stolen AS SELECT * FROM images",
+    "COPY (SELECT * FROM images) TO '/tmp/out.csv'",
+    "ATTACH '/tmp/other.db' AS other",
+    "INSTALL httpfs",
+    "LOAD httpfs",
+    "PRAGMA enable_profiling",
+    "SET enable_external_access = true",
+    "DROP VIEW images",
+])
+def test_statements_that_write_or_configure_are_refused_in_one_line(library, sql):
+    with pytest.raises(SqlError, match="only read-only SELECT") as error:
+        run_sql(library, sql)
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("sql", [
+    "SELECT * FROM read_csv('/etc/passwd')",
+    "SELECT * FROM '/etc/passwd'",
+    "SELECT * FROM read_parquet('https://example.com/x.parquet')",
+])
+def test_external_file_and_network_access_is_disabled(library, sql):
+    with pytest.raises(SqlError, match="query failed") as error:
+        run_sql(library, sql)
+    assert "\n" not in str(error.value)
+
+
+def test_several_statements_are_refused(library):
+    with pytest.raises(SqlError, match="exactly one SELECT"):
+        run_sql(library, "SELECT 1; DELETE FROM images")
+    assert library.count() == 12
+
+
+def test_syntax_errors_and_unknown_columns_are_one_line(library):
+    with pytest.raises(SqlError, match="syntax error"):
+        run_sql(library, "SELEC id FROM images")
+    with pytest.raises(SqlError, match="query failed") as error:
+        run_sql(library, "SELECT nope FROM images")
+    assert "\n" not in str(error.value)
