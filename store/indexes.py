@@ -242,8 +242,9 @@ def optimize(
     )
 
 
-def optimize_if_large(library: "ImageLibrary", threshold: int = INDEX_THRESHOLD, **kwargs) -> OptimizeReport | None:
-    """The hook for bulk jobs: optimize once the table has `threshold` rows, else do nothing."""
+def optimize_if_large(library: "ImageLibrary", threshold: int | None = None, **kwargs) -> OptimizeReport | None:
+    """The hook for bulk jobs: optimize once the table has `threshold` (INDEX_THRESHOLD) rows, else do nothing."""
+    threshold = INDEX_THRESHOLD if threshold is None else threshold
     if library.count() < threshold:
         return None
     return optimize(library, index_threshold=threshold, **kwargs)

@@ -128,3 +128,19 @@ def test_optimize_keeps_small_tables_exact_and_indexes_large_ones(tmp_path, monk
     code, out, _ = run(capsys, "optimize", "--index-threshold", "500")
     assert code == 0 and "refreshed" in out
     assert run(capsys, "optimize", "--index-threshold", "10")[0] == 2
+
+
+def test_index_optimizes_the_table_once_it_crosses_the_threshold(tmp_path, tiny_clip_dir, capsys, monkeypatch):
+    """Bulk jobs call optimize_if_large: past the threshold the table gets its indexes."""
+    import store.indexes
+    from pipeline.cli import main
+    from store import ImageLibrary
+    from tests.sample_images import write_photos
+
+    monkeypatch.setattr(store.indexes, "INDEX_THRESHOLD", 5)
+    write_photos(tmp_path / "photos", 6)
+    assert main(["index", str(tmp_path / "photos"), "--db", str(tmp_path / "db"), "--model", tiny_clip_dir,
+                 "--runner", "local"]) == 0
+    assert "optimized 6 rows" in capsys.readouterr().err
+    names = {getattr(i, "name", str(i)) for i in ImageLibrary(str(tmp_path / "db")).table.list_indices()}
+    assert any("id" in n for n in names)

@@ -55,6 +55,16 @@ def _delete_ids(library, ids: list[str]) -> int:
     return removed
 
 
+def _optimize_if_large(library) -> None:
+    """Past the index threshold, fold the new rows into the vector index and compact the commits."""
+    from store import optimize_if_large
+
+    optimized = optimize_if_large(library)
+    if optimized is not None:
+        print(f"optimized {optimized.rows} rows: vector index {optimized.vector_index}, fragments "
+              f"{optimized.fragments_before} -> {optimized.fragments_after} ({optimized.seconds:.1f} s)", file=sys.stderr)
+
+
 def run_index(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
@@ -88,6 +98,8 @@ def run_index(args: argparse.Namespace) -> int:
     if plan.gone_ids:
         report.pruned = _delete_ids(library, plan.gone_ids)
     write_failures(report, library.db_uri, library.table_name)
+    if report.indexed or report.pruned:
+        _optimize_if_large(library)
     for failure in report.failures:
         print(f"failed: {failure.uri}: {failure.reason}", file=sys.stderr)
     if report.error_report:
