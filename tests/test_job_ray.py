@@ -1,4 +1,4 @@
-"""The bulk indexing job end to end on real Ray: local, crash and resume, s3 via moto, two nodes."""
+"""The bulk indexing job end to end on real Ray: local, driver killed and rerun, encoder actor killed, s3 via moto, two nodes."""
 
 import json
 import os

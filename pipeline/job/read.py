@@ -80,5 +80,5 @@ def read_bytes(uri: str, limits: DecodeLimits, s3_options: dict | None = None) -
         return _read_http(uri, limits)
     if uri.startswith("s3://"):
         return _read_s3(uri, limits, s3_options)
-    data, error, _ = read_file_bytes(uri[len("file://"):] if uri.startswith("file://") else uri, limits)
+    data, error, _ = read_file_bytes(uri.removeprefix("file://"), limits)
     return data, error
