@@ -37,15 +37,19 @@ class DecodeLimits:
     max_file_bytes: int = 50 * _MB
     max_pixels: int = 100_000_000  # width*height, checked from the header before any pixel is decoded
     thumbnail_size: int = 256  # longest side of the stored JPEG thumbnail
+    # Seconds an http(s) source may take to connect or to send its next bytes; a whole download
+    # gets HTTP_DOWNLOAD_FACTOR times this. A server that never answers costs one file, not the job.
+    http_timeout_s: float = 30.0
 
     def __post_init__(self) -> None:
-        for name in ("max_file_bytes", "max_pixels", "thumbnail_size"):
+        for name in ("max_file_bytes", "max_pixels", "thumbnail_size", "http_timeout_s"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"DecodeLimits.{name} must be positive, got {getattr(self, name)!r}")
 
     @classmethod
     def from_env(cls) -> "DecodeLimits":
-        """Defaults, overridden by IMAGESEARCH_MAX_FILE_MB and IMAGESEARCH_MAX_PIXELS when set and non-empty."""
+        """Defaults, overridden by IMAGESEARCH_MAX_FILE_MB, IMAGESEARCH_MAX_PIXELS and
+        IMAGESEARCH_HTTP_TIMEOUT (seconds) when set and non-empty."""
         kwargs = {}
         mb = os.environ.get("IMAGESEARCH_MAX_FILE_MB", "").strip()
         if mb:
@@ -56,6 +60,9 @@ class DecodeLimits:
             if not value.is_integer():
                 raise ValueError(f"IMAGESEARCH_MAX_PIXELS must be a whole number of pixels, got {pixels!r}")
             kwargs["max_pixels"] = int(value)
+        timeout = os.environ.get("IMAGESEARCH_HTTP_TIMEOUT", "").strip()
+        if timeout:
+            kwargs["http_timeout_s"] = _positive_number("IMAGESEARCH_HTTP_TIMEOUT", timeout)
         return cls(**kwargs)
 
 
@@ -111,21 +118,34 @@ def read_image_file(
 ) -> DecodedImage:
     """Read and decode a local file; the size is checked with os.stat before any byte is read."""
     uri = os.fspath(path)
-    result = DecodedImage(uri=uri, image=None, file_name=file_name_of(uri))
+    data, error, size = read_file_bytes(uri, limits)
+    if data is None:
+        return _fail(DecodedImage(uri=uri, image=None, file_name=file_name_of(uri), file_size=size), error)
+    return decode_image(data, uri, limits, draft_size)
+
+
+def read_file_bytes(path: str | os.PathLike, limits: DecodeLimits = DecodeLimits()) -> tuple[bytes | None, str | None, int]:
+    """(bytes, None, size) or (None, one-line reason, size or 0) for a local path; never raises.
+
+    Only regular files are opened (a FIFO or device would block or never end), and only after
+    os.stat says they fit the size limit. Both runners read local files through here."""
+    size = 0
     try:
-        info = os.stat(uri)
+        info = os.stat(path)
         if stat.S_ISDIR(info.st_mode):
-            return _fail(result, "is a directory, not a file")
+            return None, "is a directory, not a file", size
         if not stat.S_ISREG(info.st_mode):
-            return _fail(result, "not a regular file")  # a FIFO or device would block or never end
-        result.file_size = info.st_size
-        if info.st_size > limits.max_file_bytes:
-            return _fail(result, _too_large_file(info.st_size, limits))
-        with open(uri, "rb") as f:
+            return None, "not a regular file", size
+        size = info.st_size
+        if size > limits.max_file_bytes:
+            return None, too_large_file_reason(size, limits), size
+        with open(path, "rb") as f:
             data = f.read(limits.max_file_bytes + 1)  # the file may have grown since stat
     except OSError as exc:
-        return _fail(result, _os_error_reason(exc))
-    return decode_image(data, uri, limits, draft_size)
+        return None, _os_error_reason(exc), size
+    except ValueError as exc:  # e.g. an embedded NUL in a path from a list file
+        return None, f"cannot read file: {exc}", size
+    return data, None, size
 
 
 def decode_image(
@@ -142,7 +162,7 @@ def decode_image(
         return _fail(result, "empty file (0 bytes)")
     result.id = content_id(data)
     if len(data) > limits.max_file_bytes:
-        return _fail(result, _too_large_file(len(data), limits))
+        return _fail(result, too_large_file_reason(len(data), limits))
 
     # Our max_pixels check is the authority, so Pillow's process-wide bomb *warning* is silenced
     # locally, as are its warnings about corrupt metadata (we handle those outcomes ourselves).
@@ -276,7 +296,7 @@ def _why_not_an_image(data: bytes) -> str:
     return "not an image (unrecognised format)"
 
 
-def _too_large_file(size: int, limits: DecodeLimits) -> str:
+def too_large_file_reason(size: int, limits: DecodeLimits) -> str:
     return f"file too large: {size / _MB:.1f} MB > {limits.max_file_bytes / _MB:.1f} MB limit"
 
 

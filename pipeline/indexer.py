@@ -13,7 +13,8 @@ from datetime import datetime
 from typing import Callable, Iterable, Iterator, Sequence, TypeVar
 
 from pipeline.encoder import ClipEncoder
-from pipeline.images import DecodedImage, DecodeLimits, read_image_file
+from pipeline.images import DecodedImage, DecodeLimits, decode_image, file_name_of
+from pipeline.job.read import read_bytes
 from pipeline.report import IndexReport
 from pipeline.rows import image_row
 from pipeline.sources import Source
@@ -57,8 +58,10 @@ def index_sources(
     limits: DecodeLimits | None = None,
     decode_threads: int = 2,
     progress: Callable[[int], None] | None = None,
+    s3_options: dict | None = None,
 ) -> IndexReport:
-    """Index every source into `library`; bad files are reported, never fatal."""
+    """Index every source (local path, s3:// or http(s):// URI) into `library`; bad files are
+    reported with the stage that failed ("read" or "decode"), never fatal."""
     limits = limits or DecodeLimits.from_env()
     library.ensure(encoder.model_id, encoder.dim)
     fingerprints = library.fingerprints()
@@ -77,8 +80,11 @@ def index_sources(
             report.skipped += result.skipped
             pending_rows.clear()
 
-    def decode(source: Source) -> DecodedImage:
-        return read_image_file(source.uri, limits, draft_size=draft)
+    def decode(source: Source) -> tuple[DecodedImage, str]:
+        data, error = read_bytes(source.uri, limits, s3_options)
+        if data is None:
+            return DecodedImage(uri=source.uri, image=None, file_name=file_name_of(source.uri), error=error), "read"
+        return decode_image(data, source.uri, limits, draft_size=draft), "decode"
 
     with ThreadPoolExecutor(max_workers=decode_threads) as pool:
         for batch in _chunks(sources, batch_size):
@@ -89,11 +95,11 @@ def index_sources(
             decoded = list(pool.map(decode, fresh))
             stage["decode"] = stage.get("decode", 0.0) + time.perf_counter() - t0
             good: list[tuple[Source, DecodedImage]] = []
-            for source, image in zip(fresh, decoded):
+            for source, (image, failed_stage) in zip(fresh, decoded):
                 if image.ok:
                     good.append((source, image))
                 else:
-                    report.fail(source.uri, "decode", image.error or "unknown error")
+                    report.fail(source.uri, failed_stage, image.error or "unknown error")
             known = library.existing_ids([d.id for _, d in good]) if good else set()
             report.skipped += sum(1 for _, d in good if d.id in known)
             good = [(s, d) for s, d in good if d.id not in known]

@@ -1,7 +1,8 @@
-"""The bulk indexing job end to end on real Ray: local, crash and resume, s3 via moto, two nodes."""
+"""The bulk indexing job end to end on real Ray: local, driver killed and rerun, encoder actor killed, s3 via moto, two nodes."""
 
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -65,32 +66,112 @@ def test_ray_job_writes_the_local_runners_rows_and_reports_failures(tmp_path, ti
     assert str(photos[1]) not in {r["uri"] for r in rows.values()}
 
 
-def test_killed_driver_then_rerun_finishes_with_no_duplicates(tmp_path, tiny_clip_dir, ray_session):
-    photos = write_photos(tmp_path / "photos", 240, size=(640, 480))
-    db = tmp_path / "db"
-    command = [sys.executable, "-m", "pipeline", "index", str(tmp_path / "photos"), "--db", str(db),
-               "--model", tiny_clip_dir, "--runner", "ray", "--ray-address", ray_session,
-               "--commit-every", "16", "--encode-batch-size", "8"]
+def _driver(command, log):
+    """The index command as its own process group (so SIGKILL takes the whole driver), stderr to `log`."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
-    driver = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True)
-    deadline, partial = time.time() + 180, 0
-    while time.time() < deadline and driver.poll() is None:
-        if (db / "images.lance").exists():
-            partial = ImageLibrary(str(db)).count()
-            if partial:
-                break
+    with open(log, "w") as err:
+        return subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err,
+                                start_new_session=True)
+
+
+def _rows_now(db) -> int:
+    return ImageLibrary(str(db)).count() if (db / "images.lance").exists() else 0
+
+
+def _versions(db) -> int:
+    """Table versions committed so far (one manifest file each): cheap enough to poll."""
+    folder = db / "images.lance" / "_versions"
+    return len(os.listdir(folder)) if folder.exists() else 0
+
+
+def _wait_for(condition, driver, what, timeout=180):
+    deadline = time.time() + timeout
+    while not condition():
+        assert driver.poll() is None, f"the driver ended before {what}"
+        assert time.time() < deadline, f"timed out waiting for {what}"
         time.sleep(0.05)
-    os.killpg(driver.pid, signal.SIGKILL)
-    driver.wait()
-    assert 0 < partial < len(photos), "the driver should have been killed mid-job"
+
+
+def _finish(command):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
     finished = subprocess.run([*command, "--json"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert finished.returncode == 0, finished.stderr[-2000:]
-    report = json.loads(finished.stdout)
-    assert report["seen"] == report["indexed"] + report["skipped"] + report["failed"] == len(photos)
-    assert report["skipped"] >= partial and report["failed"] == 0
+    return json.loads(finished.stdout)
+
+
+def _assert_each_valid_image_once(db, photos):
     rows = ImageLibrary(str(db)).query(select=["id"], limit=None)["id"].to_pylist()
-    assert len(rows) == len(set(rows)) and set(rows) == {content_id(p.read_bytes()) for p in photos}
+    assert len(rows) == len(set(rows)), "duplicate rows"
+    assert set(rows) == {content_id(p.read_bytes()) for p in photos}
+
+
+def test_driver_killed_at_several_points_then_rerun_holds_each_valid_image_once(tmp_path, tiny_clip_dir, ray_session):
+    """SIGKILL the driver at seeded random moments after the job starts and after a commit, and
+    right after a commit; every rerun resumes, and the last leaves exactly the valid images, once each."""
+    photos = write_photos(tmp_path / "photos", 240, size=(640, 480))
+    broken = write_broken_files(tmp_path / "photos")
+    db, log = tmp_path / "db", tmp_path / "driver.log"
+    command = [sys.executable, "-m", "pipeline", "index", str(tmp_path / "photos"), "--db", str(db),
+               "--model", tiny_clip_dir, "--runner", "ray", "--ray-address", ray_session,
+               "--commit-every", "8", "--encode-batch-size", "4"]
+    rng = random.Random(6)
+    # (what to wait for, then a seeded random pause): the job's start, or its first new commit.
+    kill_points = [("commit", 0.0), ("start", rng.uniform(0.3, 2.0)), ("commit", rng.uniform(0.05, 0.5))]
+    mid_job = 0
+    for point, delay in kill_points:
+        before, versions = _rows_now(db), _versions(db)  # a new version may only be ensure()'s: count rows
+        driver = _driver(command, log)
+        if point == "commit":
+            _wait_for(lambda: _versions(db) != versions and _rows_now(db) > before, driver, "a commit")
+        else:
+            _wait_for(lambda: "Starting execution of Dataset" in log.read_text(errors="replace"), driver, "the job's start")
+        time.sleep(delay)
+        assert driver.poll() is None, f"the job ended before the kill {delay:.2f} s after a {point}"
+        os.killpg(driver.pid, signal.SIGKILL)
+        driver.wait()
+        partial = _rows_now(db)
+        # A random kill may land after the last commit, before the driver reports: still a crash.
+        assert before <= partial <= len(photos), f"killed {delay:.2f} s after a {point}: {partial} rows"
+        mid_job += 0 < partial < len(photos)
+        rows = ImageLibrary(str(db)).query(select=["id"], limit=None)["id"].to_pylist() if partial else []
+        assert len(rows) == len(set(rows)), f"duplicates after the kill {delay:.2f} s after a {point}"
+    assert mid_job, "no kill left a partly written table"
+
+    report = _finish(command)
+    assert report["seen"] == report["indexed"] + report["skipped"] + report["failed"] == len(photos) + len(broken)
+    assert report["indexed"] == len(photos) - partial and report["failed"] == len(broken)
+    _assert_each_valid_image_once(db, photos)
+
+
+def _alive_encoder_pids() -> list[int]:
+    """PIDs of the job's encoder actors, from the GCS actor table. (ray.util.state.list_actors says
+    the same but needs the dashboard, which the session Ray runs without.)"""
+    import ray
+
+    return [a["Pid"] for a in ray._private.state.actors().values()
+            if a["State"] == "ALIVE" and "EncodeBatch" in a["ActorClassName"] and a["Pid"]]
+
+
+def test_a_killed_encoder_actor_is_restarted_and_the_job_completes_without_duplicates(tmp_path, tiny_clip_dir, ray_session):
+    photos = write_photos(tmp_path / "photos", 240, size=(640, 480))
+    broken = write_broken_files(tmp_path / "photos")
+    db, log = tmp_path / "db", tmp_path / "driver.log"
+    command = [sys.executable, "-m", "pipeline", "index", str(tmp_path / "photos"), "--db", str(db),
+               "--model", tiny_clip_dir, "--runner", "ray", "--ray-address", ray_session,
+               "--commit-every", "8", "--encode-batch-size", "4", "--json"]
+    driver = _driver(command[:-1], log)  # stdout is not needed: the table and a rerun tell the outcome
+    _wait_for(lambda: _versions(db) > 2 and _rows_now(db) > 0, driver, "the first commit")  # create, key, rows
+    victims = _alive_encoder_pids()
+    assert victims, "no encoder actor alive mid-job"
+    for pid in victims:
+        os.kill(pid, signal.SIGKILL)
+    assert _rows_now(db) < len(photos), "the encoder was killed after the job's last commit"
+    assert driver.wait(timeout=300) == 0, log.read_text(errors="replace")[-3000:]
+    stored = _rows_now(db)
+    assert stored == len(photos), f"{stored} rows after the job, {len(photos)} valid images"
+    _assert_each_valid_image_once(db, photos)
+    report = _finish(command[:-1])  # nothing left to do: every image is already there exactly once
+    assert (report["indexed"], report["skipped"], report["failed"]) == (0, len(photos), len(broken))
 
 
 def test_s3_sources_and_s3_database_through_moto(tmp_path, tiny_clip_dir, ray_session, capsys, monkeypatch):
@@ -119,7 +200,7 @@ def test_s3_sources_and_s3_database_through_moto(tmp_path, tiny_clip_dir, ray_se
 
 @pytest.mark.cluster
 def test_two_node_cluster_indexes_with_work_on_both_nodes(tmp_path, tiny_clip_dir):
-    photos = write_photos(tmp_path / "photos", 300, size=(320, 240))
+    write_photos(tmp_path / "photos", 300, size=(320, 240))
     db = tmp_path / "db"
     with two_node_cluster() as address:
         command = [sys.executable, "-m", "pipeline", "index", str(tmp_path / "photos"), "--db", str(db),

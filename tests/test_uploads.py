@@ -1,5 +1,6 @@
 """Uploads: stored by content hash, decoded, encoded and added, with one outcome per file."""
 
+import io
 import os
 
 import numpy as np
@@ -59,3 +60,19 @@ def test_progress_reaches_the_end(encoder, tmp_path):
     index_uploads(ImageLibrary(str(tmp_path / "db")), encoder, [("a.jpg", jpeg_bytes(5)), ("b.jpg", jpeg_bytes(6))],
                   media=str(tmp_path / "m"), progress=lambda done, total: calls.append((done, total)))
     assert calls[-1][0] == calls[-1][1] and np.all(np.diff([c[0] for c in calls]) > 0)
+
+
+def test_uploads_obey_the_same_size_and_pixel_limits_as_indexing(encoder, tmp_path, monkeypatch):
+    monkeypatch.setenv("IMAGESEARCH_MAX_FILE_MB", "0.01")  # 10 KB
+    monkeypatch.setenv("IMAGESEARCH_MAX_PIXELS", "10000")
+    library = ImageLibrary(str(tmp_path / "db"))
+    big_file = jpeg_bytes(7) + b"\0" * 20_000  # a valid JPEG with trailing bytes, over 10 KB
+    wide = Image.new("RGB", (200, 100), (10, 20, 30))
+    buffer = io.BytesIO()
+    wide.save(buffer, "PNG")
+    outcomes = index_uploads(library, encoder, [("big.jpg", big_file), ("wide.png", buffer.getvalue())],
+                             media=str(tmp_path / "media"))
+    assert [o.status for o in outcomes] == [REJECTED, REJECTED]
+    assert outcomes[0].reason.startswith("file too large") and outcomes[1].reason.startswith("image too large")
+    assert not (tmp_path / "media").exists() or not os.listdir(tmp_path / "media")
+    assert not library.exists() or library.count() == 0

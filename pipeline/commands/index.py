@@ -93,7 +93,7 @@ def run_index(args: argparse.Namespace) -> int:
         _delete_ids(library, plan.replace_ids)
     address = args.ray_address or os.environ.get("RAY_ADDRESS")
     use_ray = args.runner == "ray" or (args.runner == "auto" and (address or len(plan.todo) >= AUTO_RAY_THRESHOLD))
-    report = _run_ray(args, library, plan, model, s3_options, address) if use_ray else _run_local(args, library, encoder, plan)
+    report = _run_ray(args, library, plan, model, s3_options, address) if use_ray else _run_local(args, library, encoder, plan, s3_options)
     report.replaced = len(plan.replace_ids)
     if plan.gone_ids:
         report.pruned = _delete_ids(library, plan.gone_ids)
@@ -115,13 +115,14 @@ def run_index(args: argparse.Namespace) -> int:
     return 1 if nothing_worked else 0
 
 
-def _run_local(args, library, encoder, plan):
+def _run_local(args, library, encoder, plan, s3_options):
     from tqdm import tqdm
 
     from pipeline.indexer import index_sources
 
     with tqdm(total=len(plan.todo), unit="img", desc="indexing", file=sys.stderr, disable=None) as bar:
-        report = index_sources(library, encoder, plan.todo, batch_size=encoder.batch_size, progress=bar.update)
+        report = index_sources(library, encoder, plan.todo, batch_size=encoder.batch_size, progress=bar.update,
+                               s3_options=s3_options)
     report.seen = plan.seen
     report.skipped += plan.unchanged + plan.duplicates + len(plan.stale)
     report.stale = len(plan.stale)

@@ -1,20 +1,20 @@
-"""Read the bytes of one source: local files and s3:// through pyarrow filesystems, http(s):// with requests.
+"""Read the bytes of one source: local files directly, s3:// through pyarrow's S3 filesystem,
+http(s):// with requests under a bounded timeout.
 
-Runs inside the CPU decode tasks. Never raises for a bad source: returns (None, reason).
+Both runners read through `read_bytes` (the in-process indexer and the Ray decode tasks), so a
+source fails with the same one-line reason whichever runs it. Never raises for a bad source.
 """
 
 from __future__ import annotations
 
-import os
+import time
 
 from pipeline.filesystems import s3_filesystem, s3_path
-from pipeline.images import DecodeLimits
+from pipeline.images import DecodeLimits, read_file_bytes, too_large_file_reason
 
-HTTP_TIMEOUT_S = 30
-
-
-def _too_large(size: int, limits: DecodeLimits) -> str:
-    return f"file too large: {size / 2**20:.1f} MB (limit {limits.max_file_bytes / 2**20:.0f} MB)"
+# A whole download may take this many times the per-wait timeout: a server that trickles a byte
+# every few seconds would never trip the per-read timeout alone.
+HTTP_DOWNLOAD_FACTOR = 10
 
 
 def _first_line(error: BaseException) -> str:
@@ -25,63 +25,60 @@ def _first_line(error: BaseException) -> str:
 def _read_http(uri: str, limits: DecodeLimits) -> tuple[bytes | None, str | None]:
     import requests
 
+    timeout = limits.http_timeout_s
+    deadline = time.monotonic() + timeout * HTTP_DOWNLOAD_FACTOR
     try:
-        with requests.get(uri, stream=True, timeout=HTTP_TIMEOUT_S) as response:
+        # (connect, read): the read timeout bounds every wait for the next bytes, headers included.
+        with requests.get(uri, stream=True, timeout=(timeout, timeout)) as response:
             if response.status_code != 200:
-                return None, f"HTTP {response.status_code} {response.reason}"
+                return None, f"HTTP {response.status_code} {response.reason}".strip()
             declared = int(response.headers.get("Content-Length") or 0)
             if declared > limits.max_file_bytes:
-                return None, _too_large(declared, limits)
+                return None, too_large_file_reason(declared, limits)
             chunks, total = [], 0
             for chunk in response.iter_content(1 << 16):
                 chunks.append(chunk)
                 total += len(chunk)
                 if total > limits.max_file_bytes:  # no or lying Content-Length
-                    return None, _too_large(total, limits)
+                    return None, too_large_file_reason(total, limits)
+                if time.monotonic() > deadline:
+                    return None, f"download timed out: not complete after {timeout * HTTP_DOWNLOAD_FACTOR:g} s"
             return b"".join(chunks), None
+    except requests.Timeout:
+        return None, f"download timed out: no answer within {timeout:g} s"
     except requests.RequestException as error:
+        return None, f"download failed: {_first_line(error)}"
+    except ValueError as error:  # a malformed URL or header
         return None, f"download failed: {_first_line(error)}"
 
 
-def _read_arrow(filesystem, path: str, limits: DecodeLimits) -> tuple[bytes | None, str | None]:
+def _read_s3(uri: str, limits: DecodeLimits, s3_options: dict | None) -> tuple[bytes | None, str | None]:
     from pyarrow import fs
 
     try:
-        info = filesystem.get_file_info(path)
+        s3 = s3_filesystem(s3_options or {})
+        path = s3_path(uri)
+        info = s3.get_file_info(path)
         if info.type == fs.FileType.NotFound:
             return None, "file not found"
         if info.type == fs.FileType.Directory:
             return None, "is a directory, not a file"
         if info.size is not None and info.size > limits.max_file_bytes:
-            return None, _too_large(info.size, limits)
-        with filesystem.open_input_stream(path) as stream:
-            data = stream.read(limits.max_file_bytes + 1)  # the file may have grown since the listing
+            return None, too_large_file_reason(info.size, limits)
+        with s3.open_input_stream(path) as stream:
+            data = stream.read(limits.max_file_bytes + 1)  # the object may have grown since the listing
         return data, None
     except PermissionError:
         return None, "permission denied"
     except OSError as error:
-        return None, _first_line(error)
-
-
-_LOCAL = None
+        return None, f"cannot read from s3: {_first_line(error)}"
 
 
 def read_bytes(uri: str, limits: DecodeLimits, s3_options: dict | None = None) -> tuple[bytes | None, str | None]:
     """(bytes, None) or (None, one-line reason)."""
-    global _LOCAL
     if uri.startswith(("http://", "https://")):
         return _read_http(uri, limits)
     if uri.startswith("s3://"):
-        try:
-            s3 = s3_filesystem(s3_options or {})
-        except OSError as error:
-            return None, f"cannot reach s3: {_first_line(error)}"
-        return _read_arrow(s3, s3_path(uri), limits)
-    if _LOCAL is None:
-        from pyarrow import fs
-
-        _LOCAL = fs.LocalFileSystem()
-    path = uri[len("file://"):] if uri.startswith("file://") else uri
-    if os.path.exists(path) and not os.path.isfile(path) and not os.path.isdir(path):
-        return None, "not a regular file"  # a FIFO or device would block or never end
-    return _read_arrow(_LOCAL, os.path.abspath(path), limits)
+        return _read_s3(uri, limits, s3_options)
+    data, error, _ = read_file_bytes(uri.removeprefix("file://"), limits)
+    return data, error

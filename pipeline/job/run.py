@@ -35,6 +35,14 @@ LOCAL_OBJECT_STORE_BYTES = 500 * 2**20
 # different remote args never fuse), which would put JPEG work on the GPU workers.
 ENCODER_MEMORY_BYTES = 2**30
 ROWS_PER_BLOCK = 64  # one decode task per block: small enough to spread, large enough to amortise
+# A decode task whose worker dies (OOM killer, a lost node) is run again; decoding has no side
+# effects. Ray Data's default is to retry forever, which would hang the job on a file that kills
+# its worker every time: after this many tries the job stops with Ray's error instead.
+DECODE_TASK_RETRIES = 3
+# A dead encoder actor is restarted and its unfinished batches are sent again, without limit
+# (Ray Data's defaults, stated here because the job's crash behaviour rests on them). Rows reach
+# the table only through the driver's merge-insert, so a batch encoded twice is written once.
+ENCODER_RESTARTS = dict(max_restarts=-1, max_task_retries=-1)
 
 
 class JobError(ValueError):
@@ -138,13 +146,14 @@ def build_dataset(plan: Plan, options: JobOptions):
     ds = ray.data.from_arrow(_input_blocks(plan))
     ds = ds.map_batches(
         decode_batch, batch_size=options.decode_batch_size, batch_format="numpy", num_cpus=1,
+        max_retries=DECODE_TASK_RETRIES,
         fn_kwargs=dict(model=options.model, limits=options.limits or DecodeLimits.from_env(),
                        known_ids=id_keys(plan.known_ids), s3_options=options.s3_options),
     )
     ds = ds.map_batches(
         EncodeBatch, batch_size=layout["batch_size"], batch_format="numpy",
         compute=ray.data.ActorPoolStrategy(size=layout["size"]),
-        num_gpus=layout["num_gpus"], num_cpus=layout["num_cpus"], memory=ENCODER_MEMORY_BYTES,
+        num_gpus=layout["num_gpus"], num_cpus=layout["num_cpus"], memory=ENCODER_MEMORY_BYTES, **ENCODER_RESTARTS,
         fn_constructor_kwargs=dict(model=options.model, device=options.device, dtype=options.dtype,
                                    batch_size=layout["batch_size"], threads=layout["threads"]),
     )
