@@ -69,7 +69,7 @@ def index_sources(
     stage = report.stage_seconds
     pending_rows: list[dict] = []
     started = time.perf_counter()
-    draft = max(encoder.image_size, limits.thumbnail_size)
+    draft = encoder.image_size  # JPEG DCT scaling down to the model input (see images.decode_image)
 
     def flush() -> None:
         if pending_rows:

@@ -62,7 +62,7 @@ def index_uploads(
     decoded = []
     for i, (name, data) in enumerate(files):
         shown = _safe_name(name)
-        image = decode_image(data, uri=shown, limits=limits, draft_size=max(encoder.image_size, limits.thumbnail_size))
+        image = decode_image(data, uri=shown, limits=limits, draft_size=encoder.image_size)
         if not image.ok:
             outcomes[i] = UploadOutcome(shown, REJECTED, image.error or "not an image", image.id)
         else:
