@@ -14,6 +14,10 @@ import sys
 from pipeline.commands.common import UsageError, choose_model, open_library, print_json
 
 AUTO_RAY_THRESHOLD = 200  # below this many new images, Ray's startup costs more than it saves
+# On a small CPU-only machine the in-process runner is faster than Ray Data (measured on 2 cores,
+# bf16 ViT-B/32: ~51 img/s in process against 45 img/s for the Ray job on 10,000 images), since Ray's
+# scheduler and object store take cores from the encoder. Ray pays off with GPUs, many cores or nodes.
+AUTO_RAY_MIN_CPUS = 8
 
 
 def register(sub, common) -> None:
@@ -28,7 +32,8 @@ def register(sub, common) -> None:
     p.add_argument("--tag", action="append", default=[], help="tag stored with every image (repeatable)")
     p.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
     p.add_argument("--runner", choices=("auto", "ray", "local"), default="auto",
-                   help=f"auto (default): Ray Data job from {AUTO_RAY_THRESHOLD} images or with --ray-address, else in process")
+                   help=f"auto (default): a Ray Data job with --ray-address, or from {AUTO_RAY_THRESHOLD} new images on a "
+                        f"machine with a GPU or at least {AUTO_RAY_MIN_CPUS} CPUs; else in process")
     p.add_argument("--ray-address", default=None, help="join this Ray cluster (env RAY_ADDRESS; default: start a local Ray)")
     p.add_argument("--update", action="store_true", help="re-index files whose size or mtime changed (default: leave them)")
     p.add_argument("--prune", action="store_true", help="remove rows under the given folders/prefixes whose files are gone")
@@ -65,6 +70,18 @@ def _optimize_if_large(library) -> None:
               f"{optimized.fragments_before} -> {optimized.fragments_after} ({optimized.seconds:.1f} s)", file=sys.stderr)
 
 
+def _use_ray(runner: str, address: str | None, new_images: int) -> bool:
+    if runner != "auto":
+        return runner == "ray"
+    if address:
+        return True
+    if new_images < AUTO_RAY_THRESHOLD:
+        return False
+    import torch
+
+    return torch.cuda.is_available() or (os.cpu_count() or 1) >= AUTO_RAY_MIN_CPUS
+
+
 def run_index(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
@@ -92,7 +109,7 @@ def run_index(args: argparse.Namespace) -> int:
     if plan.replace_ids:
         _delete_ids(library, plan.replace_ids)
     address = args.ray_address or os.environ.get("RAY_ADDRESS")
-    use_ray = args.runner == "ray" or (args.runner == "auto" and (address or len(plan.todo) >= AUTO_RAY_THRESHOLD))
+    use_ray = _use_ray(args.runner, address, len(plan.todo))
     report = _run_ray(args, library, plan, model, s3_options, address) if use_ray else _run_local(args, library, encoder, plan, s3_options)
     report.replaced = len(plan.replace_ids)
     if plan.gone_ids:
