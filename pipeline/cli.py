@@ -42,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _quiet_model_loading() -> None:
     """Keep stderr to our own lines: no weight-loading bars or hub chatter."""
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("HF_HUB_VERBOSITY", "error")
+    logging.getLogger("huggingface_hub").setLevel(logging.ERROR)  # offline retries: our error says it once
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
     if "diffusers" in sys.modules:
