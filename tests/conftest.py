@@ -46,3 +46,12 @@ def ray_session():
     yield ray.get_runtime_context().gcs_address
     if started:
         ray.shutdown()
+
+
+@pytest.fixture(params=["local", pytest.param("ray", marks=pytest.mark.slow)])
+def index_runner(request):
+    """`index` flags for each runner; the Ray runner joins the session's Ray instead of starting its own."""
+    if request.param == "ray":
+        request.getfixturevalue("ray_session")
+        return ["--runner", "ray", "--encode-batch-size", "4"]
+    return ["--runner", "local"]

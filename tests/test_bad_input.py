@@ -17,21 +17,12 @@ def corpus(tmp_path):
     return folder, write_hostile_corpus(folder)
 
 
-@pytest.fixture(params=["local", pytest.param("ray", marks=pytest.mark.slow)])
-def runner(request):
-    """Runner flags; the Ray runner joins the session's Ray instead of starting its own."""
-    if request.param == "ray":
-        request.getfixturevalue("ray_session")
-        return ["--runner", "ray", "--encode-batch-size", "8"]
-    return ["--runner", "local"]
-
-
-def test_hostile_folder_is_indexed_or_reported_file_by_file(corpus, runner, tmp_path, tiny_clip_dir, capsys, monkeypatch):
+def test_hostile_folder_is_indexed_or_reported_file_by_file(corpus, index_runner, tmp_path, tiny_clip_dir, capsys, monkeypatch):
     folder, expected = corpus
     monkeypatch.setenv("IMAGESEARCH_MODEL", tiny_clip_dir)
     db = str(tmp_path / "db")
 
-    code = main(["index", str(folder), "--db", db, "--json", *runner])
+    code = main(["index", str(folder), "--db", db, "--json", *index_runner])
     out, err = capsys.readouterr()
     report = json.loads(out)
 

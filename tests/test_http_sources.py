@@ -39,15 +39,7 @@ def test_the_http_timeout_comes_from_the_environment(monkeypatch):
         DecodeLimits.from_env()
 
 
-@pytest.fixture(params=["local", pytest.param("ray", marks=pytest.mark.slow)])
-def runner(request):
-    if request.param == "ray":
-        request.getfixturevalue("ray_session")
-        return ["--runner", "ray", "--encode-batch-size", "4"]
-    return ["--runner", "local"]
-
-
-def test_a_list_of_urls_indexes_the_good_ones_and_reports_404_and_hang(runner, tmp_path, tiny_clip_dir, capsys, monkeypatch):
+def test_a_list_of_urls_indexes_the_good_ones_and_reports_404_and_hang(index_runner, tmp_path, tiny_clip_dir, capsys, monkeypatch):
     monkeypatch.setenv("IMAGESEARCH_MODEL", tiny_clip_dir)
     monkeypatch.setenv("IMAGESEARCH_HTTP_TIMEOUT", str(TIMEOUT_S))
     photos = write_photos(tmp_path / "photos", 4)
@@ -57,7 +49,7 @@ def test_a_list_of_urls_indexes_the_good_ones_and_reports_404_and_hang(runner, t
         urls = [base + path for path in files] + [f"{base}/img/missing.jpg", f"{base}/hang/slow.jpg"]
         (tmp_path / "urls.txt").write_text("# served by a local server\n" + "\n".join(urls) + "\n")
         started = time.monotonic()
-        code = main(["index", str(tmp_path / "urls.txt"), "--db", db, "--json", *runner])
+        code = main(["index", str(tmp_path / "urls.txt"), "--db", db, "--json", *index_runner])
         elapsed = time.monotonic() - started
     out, err = capsys.readouterr()
     report = json.loads(out)
