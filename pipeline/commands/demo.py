@@ -59,7 +59,7 @@ def run_demo(args: argparse.Namespace) -> int:
            "IMAGESEARCH_MODEL": encoder.model_id}
     command = [sys.executable, "-m", "streamlit", "run", str(REPO_ROOT / "dashboard" / "app.py"),
                "--server.address", "127.0.0.1", "--server.port", str(args.port), "--server.headless", "true",
-               "--client.toolbarMode", "minimal"]
+               "--client.toolbarMode", "minimal", "--browser.gatherUsageStats", "false"]
     print(f"dashboard: http://127.0.0.1:{args.port}  (Ctrl+C to stop)", file=sys.stderr)
     try:
         return subprocess.call(command, env=env)
