@@ -53,7 +53,7 @@ def _alive_nodes(address: str, env: dict) -> int:
 @contextmanager
 def two_node_cluster():
     """`ray start --head` and a second `ray start --address=...`, both on 127.0.0.1 with their own
-    ports and temp dir; yields the address; stops both by PID (never `ray stop`)."""
+    ports and temp dir; yields the address; stops both by PID (never the machine-wide stop command)."""
     env = cluster_env()
     port = free_port()
     base = 30000 + (os.getpid() % 200) * 100  # worker port ranges apart from other Rays here
