@@ -15,9 +15,8 @@ import streamlit as st
 
 from pipeline.media import resolve_media_dir
 from store import DEFAULT_TABLE, ImageLibrary, resolve_db
-
-TRUE = {"1", "true", "yes", "on"}
-
+from store.errors import one_line
+from store.library import read_only_from_env
 
 @dataclass(frozen=True)
 class Settings:
@@ -41,7 +40,7 @@ def settings() -> Settings:
         db=db,
         table=os.environ.get("IMAGESEARCH_TABLE") or DEFAULT_TABLE,
         model=os.environ.get("IMAGESEARCH_MODEL") or None,
-        read_only=os.environ.get("IMAGESEARCH_READ_ONLY", "").strip().lower() in TRUE,
+        read_only=read_only_from_env(),
         media=_media_dir(db),
     )
 
@@ -59,20 +58,13 @@ def get_library() -> ImageLibrary:
 
 def model_id() -> str:
     """IMAGESEARCH_MODEL, else the model the table was built with, else the default."""
-    from pipeline.encoder import DEFAULT_MODEL
+    from pipeline.encoder import resolve_model
 
-    s = settings()
-    if s.model:
-        return s.model
-    library = get_library()
     try:
-        if library.exists():
-            table_model, _ = library.model_info()
-            if table_model:
-                return table_model
+        table_model = get_library().recorded_model()
     except Exception:  # noqa: BLE001 - an unreadable table is reported elsewhere
-        pass
-    return DEFAULT_MODEL
+        table_model = None
+    return resolve_model(settings().model, table_model)
 
 
 @st.cache_resource(show_spinner="Loading the model...")
@@ -87,7 +79,7 @@ def _encoder(model: str):
     except ModelUnavailableError as error:
         return None, str(error)
     except Exception as error:  # noqa: BLE001 - any loading failure leaves the model-free pages working
-        return None, f"Cannot load model '{model}': {str(error).splitlines()[0] if str(error) else type(error).__name__}"
+        return None, f"Cannot load model '{model}': {one_line(error)}"
     return encoder, None
 
 

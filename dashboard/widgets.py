@@ -14,7 +14,14 @@ from store.filters import FilterSpec, parse_tags
 
 FORMATS = ["JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF"]
 
-__all__ = ["human_bytes", "filter_inputs", "checked_where", "thumbnail_url", "no_table", "show_original"]
+__all__ = ["human_bytes", "filter_inputs", "checked_where", "thumbnail_url", "require_table", "no_table", "show_original"]
+
+
+def require_table(library: ImageLibrary) -> None:
+    """Stop the page, saying how to index, while the table does not exist yet."""
+    if not library.exists():
+        no_table(library)
+        st.stop()
 
 
 def no_table(library: ImageLibrary) -> None:

@@ -15,6 +15,7 @@ import sys
 from pipeline.commands import COMMAND_MODULES
 from pipeline.commands.common import UsageError
 from store import DEFAULT_TABLE, LibraryError, StorageFullError
+from store.errors import one_line
 
 
 def _common_options() -> argparse.ArgumentParser:
@@ -57,11 +58,6 @@ def _quiet_model_loading() -> None:
         hf_logging.set_verbosity_error()
 
 
-def _one_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
-
-
 def main(argv: list[str] | None = None) -> int:
     from pipeline.commands.search import attach_dash_values
 
@@ -82,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     except (LibraryError, ModelUnavailableError, ValueError) as error:
-        print(f"error: {_one_line(error)}", file=sys.stderr)
+        print(f"error: {one_line(error)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

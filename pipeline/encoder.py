@@ -33,9 +33,10 @@ class ModelUnavailableError(RuntimeError):
     """The model's config, processor or weights cannot be loaded (not cached, no internet, bad path)."""
 
 
-def resolve_model(explicit: str | None = None) -> str:
-    """The model to use: an explicit argument, else $IMAGESEARCH_MODEL, else DEFAULT_MODEL."""
-    return explicit or os.environ.get(MODEL_ENV) or DEFAULT_MODEL
+def resolve_model(explicit: str | None = None, table_model: str | None = None) -> str:
+    """The model to use: an explicit argument, else $IMAGESEARCH_MODEL, else the model an existing
+    table was built with, else DEFAULT_MODEL."""
+    return explicit or os.environ.get(MODEL_ENV) or table_model or DEFAULT_MODEL
 
 
 def _unavailable(model_id: str, exc: BaseException) -> ModelUnavailableError:

@@ -19,6 +19,7 @@ from pipeline.report import IndexReport
 from pipeline.rows import image_row
 from pipeline.sources import Source
 from store import ImageLibrary
+from store.errors import one_line
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -133,6 +134,6 @@ def _encode_or_fail(encoder: ClipEncoder, good: Sequence[tuple[Source, DecodedIm
         try:
             vectors.append(encoder.encode_images([image.image])[0])
         except Exception as error:  # noqa: BLE001
-            report.fail(source.uri, "encode", str(error).splitlines()[0] if str(error) else type(error).__name__)
+            report.fail(source.uri, "encode", one_line(error))
             vectors.append(None)
     return vectors

@@ -1,6 +1,12 @@
 """Errors raised by the store. Each carries a one-line message fit to show a user as is."""
 
 
+def one_line(error: BaseException, limit: int = 300) -> str:
+    """The first line of an error's message (libraries raise pages of debug output), or its type."""
+    text = str(error).strip()
+    return " ".join(text.splitlines()[0].split())[:limit] if text else type(error).__name__
+
+
 class LibraryError(Exception):
     """Base class: something about the library or a request to it is wrong."""
 

@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 
 from store.errors import (
     InvalidFilterError, LibraryError, ModelMismatchError, ReadOnlyError, StorageFullError,
-    TableNotFoundError,
+    TableNotFoundError, one_line,
 )
 from store.filters import check_filter_text, sql_string
 from store.schema import METADATA_COLUMNS, image_schema, rows_to_table, schema_model
@@ -35,6 +35,11 @@ class AddResult:
 
 def resolve_db(explicit: str | None = None) -> str:
     return explicit or os.environ.get("IMAGESEARCH_DB") or DEFAULT_DB
+
+
+def read_only_from_env() -> bool:
+    """IMAGESEARCH_READ_ONLY=1 (or true/yes/on): shared deployments where every write is refused."""
+    return os.environ.get("IMAGESEARCH_READ_ONLY", "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def storage_options_from_env() -> dict[str, str] | None:
@@ -190,6 +195,10 @@ class ImageLibrary:
         if self.read_only:
             raise ReadOnlyError(f"the library {self.db_uri} is open read-only: writes are disabled")
 
+    def recorded_model(self) -> str | None:
+        """The model id the table was built with, or None when there is no table yet."""
+        return self.model_info()[0] if self.exists() else None
+
     def model_info(self) -> tuple[str | None, int | None]:
         return schema_model(self.table.schema)
 
@@ -266,7 +275,7 @@ class ImageLibrary:
         try:
             self.table.search().where(where).select(["id"]).limit(1).to_arrow()
         except (ValueError, RuntimeError, OSError) as error:
-            raise InvalidFilterError(f"invalid filter {where!r}: {_first_line(error)}") from None
+            raise InvalidFilterError(f"invalid filter {where!r}: {one_line(error)}") from None
 
     def get(self, image_id: str, with_thumbnail: bool = True, with_vector: bool = False) -> dict | None:
         found = self.get_many([image_id], with_thumbnail=with_thumbnail, with_vector=with_vector)
@@ -464,11 +473,6 @@ def _first_of_each_id(data: pa.Table) -> pa.Table:
     seen: set[str] = set()
     keep = [not (i in seen or seen.add(i)) for i in ids]
     return data.filter(pa.array(keep))
-
-
-def _first_line(error: Exception) -> str:
-    text = str(error).strip() or type(error).__name__
-    return text.splitlines()[0][:300]
 
 
 def _index_name(index: Any) -> str:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from store.errors import LibraryError
+from store.errors import LibraryError, one_line
 from store.schema import METADATA_COLUMNS
 
 if TYPE_CHECKING:
@@ -26,11 +26,6 @@ class SqlError(LibraryError):
     """A query that does not parse, is not a single SELECT, or fails: one line, fit to show as is."""
 
 
-def _one_line(error: Exception) -> str:
-    text = str(error).strip() or type(error).__name__
-    return " ".join(text.split("\n")[0].split())[:300]
-
-
 def check_read_only(sql: str, connection=None) -> str:
     """The single SELECT statement in `sql`, or SqlError saying why it is refused."""
     import duckdb
@@ -39,7 +34,7 @@ def check_read_only(sql: str, connection=None) -> str:
     try:
         statements = con.extract_statements(sql)
     except duckdb.Error as error:
-        raise SqlError(f"SQL syntax error: {_one_line(error)}") from None
+        raise SqlError(f"SQL syntax error: {one_line(error)}") from None
     if len(statements) != 1:
         raise SqlError(f"give exactly one SELECT statement (got {len(statements)})")
     statement = statements[0]
@@ -87,7 +82,7 @@ def run_sql(
                 batches.append(batch)
                 rows += batch.num_rows
         except duckdb.Error as error:
-            raise SqlError(f"query failed: {_one_line(error)}") from None
+            raise SqlError(f"query failed: {one_line(error)}") from None
         return pa.Table.from_batches(batches, schema=reader.schema)
     finally:
         con.close()

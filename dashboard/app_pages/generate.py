@@ -19,6 +19,7 @@ from dashboard.resources import generator_problem, get_generator, get_library, m
 from pipeline.encoder import ModelUnavailableError  # noqa: E402
 from pipeline.generate import GenerationParams, GeneratorUnavailableError  # noqa: E402
 from store import LibraryError  # noqa: E402
+from store.errors import one_line  # noqa: E402
 
 KEY = "generate_"  # session_state keys of this page
 COLUMNS = 4
@@ -37,7 +38,7 @@ def read_only() -> bool:
 
 
 def _error_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    text = one_line(error)
     if "out of memory" in text.lower():
         return (f"The GPU ran out of memory ({text}). Try fewer images, a smaller size, or set "
                 "IMAGESEARCH_SD_CPU_OFFLOAD=1 / IMAGESEARCH_SD_ATTENTION_SLICING=1 and restart.")

@@ -15,9 +15,7 @@ settings = resources.settings()
 state = st.session_state
 
 st.title("Library")
-if not library.exists():
-    widgets.no_table(library)
-    st.stop()
+widgets.require_table(library)
 
 
 def deleted(count: int, version: int, what: str, ids=None, where=None) -> None:

@@ -11,6 +11,7 @@ from PIL import Image
 from dashboard import resources, widgets
 from pipeline.compose import QueryTerm, compose_query
 from store import LibraryError
+from store.errors import one_line
 
 NEGATIVE_WEIGHT = 0.5  # how hard "not this" pushes away, relative to the positive terms
 GRID_COLUMNS = 5
@@ -20,9 +21,7 @@ settings = resources.settings()
 state = st.session_state
 
 st.title("Search")
-if not library.exists():
-    widgets.no_table(library)
-    st.stop()
+widgets.require_table(library)
 
 encoder, model_error = resources.get_encoder()
 
@@ -63,7 +62,7 @@ def run_search(where: str | None) -> None:
         terms = build_terms(state.get("search_text", ""), state.get("search_negative", ""),
                             image_bytes, state.get("search_image_weight", 0.5))
     except (OSError, ValueError) as error:  # Pillow on a file that is not an image
-        state.search_error = f"The query image cannot be read: {str(error).splitlines()[0]}"
+        state.search_error = f"The query image cannot be read: {one_line(error)}"
         return
     if not terms:
         state.search_error = "Type a description, upload a picture, or pick \"More like this\" on a result."

@@ -4,20 +4,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from datetime import datetime
 from typing import Any
 
 from store import ImageLibrary, resolve_db
+from store.library import read_only_from_env
 
 
 class UsageError(Exception):
     """Bad input from the user: exit 2 with this one line."""
-
-
-def read_only_from_env() -> bool:
-    return os.environ.get("IMAGESEARCH_READ_ONLY", "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def open_library(args: argparse.Namespace) -> ImageLibrary:
@@ -27,15 +23,9 @@ def open_library(args: argparse.Namespace) -> ImageLibrary:
 
 def choose_model(args: argparse.Namespace, library: ImageLibrary | None) -> str:
     """--model, then IMAGESEARCH_MODEL, then the model the table was built with, then the default."""
-    from pipeline.encoder import DEFAULT_MODEL
+    from pipeline.encoder import resolve_model
 
-    if args.model or os.environ.get("IMAGESEARCH_MODEL"):
-        return args.model or os.environ["IMAGESEARCH_MODEL"]
-    if library is not None and library.exists():
-        table_model, _ = library.model_info()
-        if table_model:
-            return table_model
-    return DEFAULT_MODEL
+    return resolve_model(args.model, library.recorded_model() if library is not None else None)
 
 
 def make_encoder(args: argparse.Namespace, library: ImageLibrary | None):

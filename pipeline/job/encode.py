@@ -11,6 +11,8 @@ import time
 
 import numpy as np
 
+from store.errors import one_line
+
 log = logging.getLogger(__name__)
 
 
@@ -49,7 +51,7 @@ class EncodeBatch:
                         vectors[i] = self.encoder.encode_prepared(pixels[i:i + 1])[0]
                     except Exception as one:  # noqa: BLE001
                         status[i], stage[i] = "failed", "encode"
-                        reason[i] = str(one).strip().splitlines()[0] if str(one).strip() else type(one).__name__
+                        reason[i] = one_line(one)
                 batch["stage"], batch["reason"] = stage, reason
         batch["status"] = status
         batch["vector"] = vectors

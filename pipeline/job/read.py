@@ -11,15 +11,11 @@ import time
 
 from pipeline.filesystems import s3_filesystem, s3_path
 from pipeline.images import DecodeLimits, read_file_bytes, too_large_file_reason
+from store.errors import one_line
 
 # A whole download may take this many times the per-wait timeout: a server that trickles a byte
 # every few seconds would never trip the per-read timeout alone.
 HTTP_DOWNLOAD_FACTOR = 10
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0][:300] if text else type(error).__name__
 
 
 def _read_http(uri: str, limits: DecodeLimits) -> tuple[bytes | None, str | None]:
@@ -47,9 +43,9 @@ def _read_http(uri: str, limits: DecodeLimits) -> tuple[bytes | None, str | None
     except requests.Timeout:
         return None, f"download timed out: no answer within {timeout:g} s"
     except requests.RequestException as error:
-        return None, f"download failed: {_first_line(error)}"
+        return None, f"download failed: {one_line(error)}"
     except ValueError as error:  # a malformed URL or header
-        return None, f"download failed: {_first_line(error)}"
+        return None, f"download failed: {one_line(error)}"
 
 
 def _read_s3(uri: str, limits: DecodeLimits, s3_options: dict | None) -> tuple[bytes | None, str | None]:
@@ -71,7 +67,7 @@ def _read_s3(uri: str, limits: DecodeLimits, s3_options: dict | None) -> tuple[b
     except PermissionError:
         return None, "permission denied"
     except OSError as error:
-        return None, f"cannot read from s3: {_first_line(error)}"
+        return None, f"cannot read from s3: {one_line(error)}"
 
 
 def read_bytes(uri: str, limits: DecodeLimits, s3_options: dict | None = None) -> tuple[bytes | None, str | None]:
