@@ -169,18 +169,6 @@ class ImageLibrary:
                     self.table_name, schema=image_schema(dim, model_id), exist_ok=True
                 )
         self.check_model(model_id, dim)
-        self._declare_primary_key()
-
-    def _declare_primary_key(self) -> None:
-        """Concurrent merge-inserts of the same new id only conflict (and get retried) when `id` is
-        declared the primary key; without it two writers both insert and the row is duplicated."""
-        metadata = self.table.schema.field("id").metadata or {}
-        if not any(key.startswith(b"lance-schema:unenforced-primary-key") for key in metadata):
-            try:
-                _retry_on_conflict(lambda: self.table.set_unenforced_primary_key("id"))
-            except Exception as error:  # another writer declared it first
-                if "primary key" not in str(error).lower():
-                    raise
 
     def check_model(self, model_id: str, dim: int | None = None) -> None:
         table_model, table_dim = self.model_info()

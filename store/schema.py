@@ -21,6 +21,11 @@ DIM_KEY = b"imagesearch.dim"
 SCHEMA_VERSION_KEY = b"imagesearch.schema_version"
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
+# `id` is the table's (unenforced) primary key. Lance only detects two writers merge-inserting the
+# same new id, and retries one of them, when the key is declared; otherwise both insert and the image
+# gets two rows. Declared in the schema itself, so creating the table is one step that racing
+# creators agree on.
+PRIMARY_KEY_METADATA = {b"lance-schema:unenforced-primary-key:position": b"1"}
 
 # Columns that describe an image; everything but the heavy `thumbnail` and `vector`.
 METADATA_COLUMNS = [
@@ -31,7 +36,7 @@ METADATA_COLUMNS = [
 
 def image_schema(dim: int, model_id: str) -> pa.Schema:
     fields = [
-        pa.field("id", pa.string(), nullable=False),  # sha256 of the file bytes
+        pa.field("id", pa.string(), nullable=False, metadata=PRIMARY_KEY_METADATA),  # sha256 of the bytes
         pa.field("uri", pa.string()),
         pa.field("file_name", pa.string()),
         pa.field("description", pa.string()),
