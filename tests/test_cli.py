@@ -190,3 +190,12 @@ def test_read_only_environment_refuses_writes_but_allows_reads(env, capsys, monk
     assert code == 2 and "read-only" in err
     code, out, _ = run(capsys, "stats", "--json")
     assert code == 0 and json.loads(out)["rows"] == 3
+
+
+def test_output_piped_into_a_reader_that_stops_early_is_not_an_error(env, capsys):
+    write_photos(env / "photos", 3)
+    run(capsys, "index", str(env / "photos"))
+    environment = {**os.environ, "PYTHONPATH": str(ROOT)}
+    piped = subprocess.run(f"{sys.executable} -m pipeline search --text x --json | head -c 1",
+                           shell=True, capture_output=True, text=True, cwd=ROOT, env=environment, timeout=300)
+    assert "Traceback" not in piped.stderr and "BrokenPipe" not in piped.stderr
