@@ -9,10 +9,11 @@ from datetime import date
 import streamlit as st
 
 from pipeline.commands.common import human_bytes
+from pipeline.formats import FORMAT_NAMES
 from store import ImageLibrary, InvalidFilterError, TableNotFoundError
 from store.filters import FilterSpec, parse_tags
 
-FORMATS = ["JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF"]
+FORMATS = list(FORMAT_NAMES)
 
 __all__ = ["human_bytes", "filter_inputs", "checked_where", "thumbnail_url", "require_table", "no_table", "show_original"]
 

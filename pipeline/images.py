@@ -21,9 +21,10 @@ from urllib.parse import unquote, urlsplit
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-# Decoders we let near untrusted bytes. The JPEG opener also yields MPO (multi-picture JPEG from
-# phone cameras), which we report as JPEG.
-ALLOWED_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "WEBP", "TIFF")
+from pipeline.formats import FORMAT_NAMES
+
+# Decoders we let near untrusted bytes (pipeline/formats.py is the one list).
+ALLOWED_FORMATS = FORMAT_NAMES
 # What Pillow raises on hostile or damaged bytes (Image.open itself treats the last three as "not this format").
 _HEADER_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error)
 _PIXEL_ERRORS = _HEADER_ERRORS + (IndexError, TypeError, KeyError, ZeroDivisionError)

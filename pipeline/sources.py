@@ -7,9 +7,7 @@ import os
 from dataclasses import dataclass
 from typing import Iterable, Iterator
 
-IMAGE_EXTENSIONS = frozenset(
-    {".jpg", ".jpeg", ".jpe", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff", ".mpo"}
-)
+from pipeline.formats import IMAGE_EXTENSIONS, has_image_extension  # noqa: F401 - re-exported
 
 
 @dataclass(frozen=True)
@@ -23,10 +21,6 @@ class Source:
 
 class SourceError(ValueError):
     """A path or pattern the user gave that names nothing usable."""
-
-
-def has_image_extension(path: str) -> bool:
-    return os.path.splitext(path)[1].lower() in IMAGE_EXTENSIONS
 
 
 def _source_for(path: str) -> Source:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Sequence
 
+from pipeline.formats import stored_extension
 from pipeline.images import DecodeLimits, decode_image, file_name_of
 from pipeline.media import resolve_media_dir, save_media
 from pipeline.rows import image_row
@@ -19,7 +20,6 @@ if TYPE_CHECKING:
     from pipeline.encoder import ClipEncoder
     from store import ImageLibrary
 
-_EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "GIF": "gif", "BMP": "bmp", "WEBP": "webp", "TIFF": "tif"}
 
 INDEXED, DUPLICATE, REJECTED = "indexed", "already in library", "rejected"
 
@@ -84,7 +84,7 @@ def index_uploads(
         vectors = encoder.encode_images([image.image for *_, image in fresh])
         for (i, shown, data, image), vector in zip(fresh, vectors):
             try:
-                path = save_media(data, folder, _EXTENSIONS.get(image.format, "bin"))
+                path = save_media(data, folder, stored_extension(image.format))
             except OSError as error:
                 outcomes[i] = UploadOutcome(shown, REJECTED, f"cannot store the file: {error.strerror or error}", image.id)
                 continue

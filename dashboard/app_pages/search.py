@@ -10,6 +10,7 @@ from PIL import Image
 
 from dashboard import resources, widgets
 from pipeline.compose import QueryTerm, compose_query
+from pipeline.formats import upload_types
 from store import LibraryError
 from store.errors import one_line
 
@@ -103,7 +104,7 @@ with st.form("search_form", border=True):
                       help=f"Pushes results away from this description (weight -{NEGATIVE_WEIGHT}).")
     middle = st.columns([3, 2])
     middle[0].file_uploader("Or find pictures like this one", key="search_image",
-                            type=["jpg", "jpeg", "png", "gif", "webp", "bmp", "tif", "tiff"])
+                            type=upload_types())
     middle[1].slider("Image weight (with text and image)", 0.0, 1.0, 0.5, 0.05, key="search_image_weight",
                      help="0 = text only, 1 = image only; applies when both are given.")
     bottom = st.columns(2)

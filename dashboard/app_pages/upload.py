@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import resources
+from pipeline.formats import formats_sentence, upload_types
 from pipeline.uploads import DUPLICATE, INDEXED, REJECTED, index_uploads
 from store import LibraryError
 from store.filters import parse_tags
@@ -27,8 +28,8 @@ if model_error:
 
 files = st.file_uploader(
     "Pictures", accept_multiple_files=True, key=f"upload_files_{state.get('upload_round', 0)}",
-    type=["jpg", "jpeg", "png", "gif", "webp", "bmp", "tif", "tiff"],
-    help="JPEG, PNG, GIF, WebP, BMP or TIFF. Each file is stored once, named by its content hash.",
+    type=upload_types(),
+    help=f"{formats_sentence()}. Each file is stored once, named by its content hash.",
 )
 if files:
     st.caption(f"{len(files)} file{'s' if len(files) != 1 else ''} selected"

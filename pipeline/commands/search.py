@@ -15,12 +15,13 @@ import sys
 import time
 
 from pipeline.commands.common import UsageError, make_encoder, open_library, print_json
+from pipeline.formats import IMAGE_EXTENSIONS
 from store import TableNotFoundError
 
 TERM_OPTIONS = ("--text", "--image", "--like")
 _WEIGHT = re.compile(r"^(?P<value>.*?):(?P<weight>[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?)$")
 _OPERATOR = re.compile(r"\s+([+-])\s+")
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic", ".avif")
+IMAGE_SUFFIXES = tuple(sorted(IMAGE_EXTENSIONS))
 
 
 def register(sub, common) -> None:
