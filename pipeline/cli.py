@@ -1,7 +1,8 @@
 """`python -m pipeline COMMAND`: the command line. Owns parsing, exit codes and logging.
 
 stdout carries results (one JSON document with --json); logs and progress go to stderr.
-Bad input exits with status 2 and one line on stderr; a failed run exits with status 1.
+Bad input exits with status 2 and one line on stderr; a failed run exits with status 1; an
+unexpected exception is a bug: status 70, its traceback with -v (pipeline/errors.py decides which is which).
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ import importlib
 import logging
 import os
 import sys
+import traceback
 
 from pipeline.commands import COMMAND_MODULES
-from pipeline.commands.common import UsageError
-from store import DEFAULT_TABLE, LibraryError, StorageFullError
+from pipeline.errors import exit_code_for
+from store import DEFAULT_TABLE
 from store.errors import one_line
 
 
@@ -67,22 +69,21 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     if not args.verbose:
         _quiet_model_loading()
-    from pipeline.encoder import ModelUnavailableError
-
     try:
         return args.run(args)
-    except UsageError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except StorageFullError as error:  # the run failed, the input was fine
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    except (LibraryError, ModelUnavailableError, ValueError) as error:
-        print(f"error: {one_line(error)}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # `... | head` stopped reading: not an error, and no traceback at exit
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except Exception as error:  # noqa: BLE001 - sorted into user errors and bugs in one place
+        code = exit_code_for(error)
+        if code is None:  # a bug: say so, and show where with -v
+            if args.verbose:
+                traceback.print_exc()
+            print(f"internal error: {type(error).__name__}: {one_line(error)} "
+                  f"(this is a bug{'' if args.verbose else '; rerun with -v for the traceback'})", file=sys.stderr)
+            return 70  # EX_SOFTWARE
+        print(f"error: {one_line(error)}", file=sys.stderr)
+        return code

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
+from pipeline.errors import BadInputError
+
 if TYPE_CHECKING:
     from PIL import Image
 
@@ -26,9 +28,9 @@ class QueryTerm:
 
     def __post_init__(self):
         if self.kind not in ("text", "image", "id"):
-            raise ValueError(f"unknown query term kind {self.kind!r}: use text, image or id")
+            raise BadInputError(f"unknown query term kind {self.kind!r}: use text, image or id")
         if not np.isfinite(self.weight) or self.weight == 0:
-            raise ValueError(f"a query term's weight must be a non-zero number, got {self.weight}")
+            raise BadInputError(f"a query term's weight must be a non-zero number, got {self.weight}")
 
 
 def compose_query(
@@ -36,9 +38,9 @@ def compose_query(
 ) -> np.ndarray:
     """One L2-normalised float32 query vector from weighted terms."""
     if not terms:
-        raise ValueError("a query needs at least one term")
+        raise BadInputError("a query needs at least one term")
     if all(t.weight < 0 for t in terms):
-        raise ValueError("a query needs at least one positive term (negative terms only push away)")
+        raise BadInputError("a query needs at least one positive term (negative terms only push away)")
     vectors: list[np.ndarray | None] = [None] * len(terms)
     texts = [(i, t.value) for i, t in enumerate(terms) if t.kind == "text"]
     images = [(i, t.value) for i, t in enumerate(terms) if t.kind == "image"]
@@ -51,14 +53,14 @@ def compose_query(
             vectors[i] = v
     if ids:
         if library is None:
-            raise ValueError("'more like this' terms need a library")
+            raise BadInputError("'more like this' terms need a library")
         rows = {r["id"]: r for r in library.get_many([value for _, value in ids], with_vector=True)}
         for i, image_id in ids:
             if image_id not in rows:
-                raise ValueError(f"no image with id {image_id} in the library")
+                raise BadInputError(f"no image with id {image_id} in the library")
             vectors[i] = np.asarray(rows[image_id]["vector"], dtype=np.float32)
     combined = sum(t.weight * v for t, v in zip(terms, vectors))
     norm = float(np.linalg.norm(combined))
     if norm < 1e-6:
-        raise ValueError("the query terms cancel each other out")
+        raise BadInputError("the query terms cancel each other out")
     return (combined / norm).astype(np.float32)

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 
+from pipeline.errors import BadInputError
+
 if TYPE_CHECKING:
     from store import ImageLibrary
 
@@ -105,9 +107,9 @@ def find_duplicate_groups(
     table has one, else exact.
     """
     if not 0.0 < threshold <= 1.0:
-        raise ValueError(f"threshold must be in (0, 1], got {threshold}")
+        raise BadInputError(f"threshold must be in (0, 1], got {threshold}")
     if neighbours < 1:
-        raise ValueError("neighbours must be at least 1")
+        raise BadInputError("neighbours must be at least 1")
     ids, vectors = _vectors(library)
     if method == "auto":
         method = "index" if library.search_plan() is not None else "exact"
@@ -116,7 +118,7 @@ def find_duplicate_groups(
     elif method == "index":
         pairs = _indexed_pairs(library, ids, vectors, threshold, neighbours, block)
     else:
-        raise ValueError(f"unknown method {method!r}: use auto, exact or index")
+        raise BadInputError(f"unknown method {method!r}: use auto, exact or index")
     union = UnionFind(len(ids))
     best: dict[int, float] = {}
     worst: dict[int, float] = {}

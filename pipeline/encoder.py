@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pipeline.errors import BadInputError, ModelUnavailableError  # noqa: F401 - re-exported
+
 DEFAULT_MODEL = "openai/clip-vit-base-patch32"
 MODEL_ENV = "IMAGESEARCH_MODEL"
 
@@ -27,10 +29,6 @@ _REPLICABLE_PROCESSORS = {"CLIPImageProcessor", "ChineseCLIPImageProcessor", "Si
 _PAD_TO_MAX_LENGTH = {"siglip", "siglip2"}
 _DTYPES = {"fp32": "fp32", "float32": "fp32", "fp16": "fp16", "float16": "fp16", "half": "fp16",
            "bf16": "bf16", "bfloat16": "bf16"}
-
-
-class ModelUnavailableError(RuntimeError):
-    """The model's config, processor or weights cannot be loaded (not cached, no internet, bad path)."""
 
 
 def resolve_model(explicit: str | None = None, table_model: str | None = None) -> str:
@@ -180,9 +178,9 @@ class ClipEncoder:
     def __init__(self, model: str | None = None, device: str = "auto", dtype: str = "auto",
                  batch_size: int = 64):
         if dtype != "auto" and dtype not in _DTYPES:
-            raise ValueError(f"unknown dtype {dtype!r}: use auto, fp32, fp16 or bf16")
+            raise BadInputError(f"unknown dtype {dtype!r}: use auto, fp32, fp16 or bf16")
         if batch_size < 1:
-            raise ValueError(f"batch_size must be positive, got {batch_size}")
+            raise BadInputError(f"batch_size must be positive, got {batch_size}")
         self.model_id = resolve_model(model)
         self.batch_size = batch_size
         self._requested_device, self._requested_dtype = device, dtype
@@ -211,7 +209,7 @@ class ClipEncoder:
             return "fp32" if on_cpu else "fp16"
         name = _DTYPES[self._requested_dtype]
         if on_cpu and name == "fp16":
-            raise ValueError("fp16 is not supported on CPU; use dtype bf16 or fp32")
+            raise BadInputError("fp16 is not supported on CPU; use dtype bf16 or fp32")
         return name
 
     def _weights_dtype(self):

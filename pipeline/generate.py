@@ -22,6 +22,7 @@ from functools import cached_property
 from typing import Any, Callable
 
 from pipeline.encoder import ModelUnavailableError, _resolve_device
+from pipeline.errors import BadInputError
 
 log = logging.getLogger(__name__)
 
@@ -83,22 +84,22 @@ class GenerationParams:
     def validate(self) -> "GenerationParams":
         """Raise ValueError with a one-line message on bad input; return self so calls chain."""
         if not isinstance(self.prompt, str) or not self.prompt.strip():
-            raise ValueError("prompt must not be empty")
+            raise BadInputError("prompt must not be empty")
         if not isinstance(self.negative_prompt, str):
-            raise ValueError("negative prompt must be text")
+            raise BadInputError("negative prompt must be text")
         if not _is_int(self.steps) or not 1 <= self.steps <= 150:
-            raise ValueError(f"steps must be a whole number from 1 to 150, got {self.steps!r}")
+            raise BadInputError(f"steps must be a whole number from 1 to 150, got {self.steps!r}")
         if isinstance(self.guidance, bool) or not isinstance(self.guidance, (int, float)) \
                 or not 0 <= self.guidance <= 30:
-            raise ValueError(f"guidance must be a number from 0 to 30, got {self.guidance!r}")
+            raise BadInputError(f"guidance must be a number from 0 to 30, got {self.guidance!r}")
         for name in ("width", "height"):
             value = getattr(self, name)
             if value is not None and (not _is_int(value) or not 64 <= value <= 2048 or value % 8):
-                raise ValueError(f"{name} must be a multiple of 8 from 64 to 2048, got {value!r}")
+                raise BadInputError(f"{name} must be a multiple of 8 from 64 to 2048, got {value!r}")
         if not _is_int(self.n) or not 1 <= self.n <= 8:
-            raise ValueError(f"number of images must be from 1 to 8, got {self.n!r}")
+            raise BadInputError(f"number of images must be from 1 to 8, got {self.n!r}")
         if self.seed is not None and (not _is_int(self.seed) or not 0 <= self.seed <= MAX_SEED - 8):
-            raise ValueError(f"seed must be a whole number from 0 to {MAX_SEED - 8}, got {self.seed!r}")
+            raise BadInputError(f"seed must be a whole number from 0 to {MAX_SEED - 8}, got {self.seed!r}")
         return self
 
     def with_seed(self) -> "GenerationParams":
@@ -114,7 +115,7 @@ def parse_size(text: str) -> tuple[int, int]:
     """"512x768" -> (512, 768); ValueError with a one-line message otherwise."""
     parts = text.lower().replace("×", "x").split("x")
     if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
-        raise ValueError(f"size must look like WIDTHxHEIGHT, e.g. 512x512, got {text!r}")
+        raise BadInputError(f"size must look like WIDTHxHEIGHT, e.g. 512x512, got {text!r}")
     return int(parts[0]), int(parts[1])
 
 
@@ -164,9 +165,9 @@ class Generator:
     def __init__(self, model: str | None = None, device: str = "auto", dtype: str = "auto",
                  scheduler: str | None = None, attention_slicing: bool | None = None, cpu_offload: bool = False):
         if dtype != "auto" and dtype not in _DTYPES:
-            raise ValueError(f"unknown dtype {dtype!r}: use auto, fp32, fp16 or bf16")
+            raise BadInputError(f"unknown dtype {dtype!r}: use auto, fp32, fp16 or bf16")
         if scheduler is not None and scheduler not in SCHEDULERS:
-            raise ValueError(f"unknown scheduler {scheduler!r}: use one of {', '.join(SCHEDULERS)}")
+            raise BadInputError(f"unknown scheduler {scheduler!r}: use one of {', '.join(SCHEDULERS)}")
         self.model_id = resolve_sd_model(model)
         self.scheduler_name = scheduler
         self._requested = (device, dtype, attention_slicing, cpu_offload)
@@ -231,7 +232,7 @@ class Generator:
         on_cpu = device.startswith("cpu")
         dtype_name = _DTYPES.get(dtype_req) or ("float16" if device.startswith("cuda") else "float32")
         if on_cpu and dtype_name == "float16":
-            raise ValueError("fp16 is not supported on CPU; use dtype bf16 or fp32")
+            raise BadInputError("fp16 is not supported on CPU; use dtype bf16 or fp32")
         try:
             pipe = AutoPipelineForText2Image.from_pretrained(self.model_id, dtype=getattr(torch, dtype_name))
         except (OSError, ValueError) as exc:  # missing files and offline hub are OSError

@@ -21,6 +21,7 @@ from urllib.parse import unquote, urlsplit
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from pipeline.errors import BadInputError
 from pipeline.formats import FORMAT_NAMES
 
 # Decoders we let near untrusted bytes (pipeline/formats.py is the one list).
@@ -45,7 +46,7 @@ class DecodeLimits:
     def __post_init__(self) -> None:
         for name in ("max_file_bytes", "max_pixels", "thumbnail_size", "http_timeout_s"):
             if getattr(self, name) <= 0:
-                raise ValueError(f"DecodeLimits.{name} must be positive, got {getattr(self, name)!r}")
+                raise BadInputError(f"DecodeLimits.{name} must be positive, got {getattr(self, name)!r}")
 
     @classmethod
     def from_env(cls) -> "DecodeLimits":
@@ -59,7 +60,7 @@ class DecodeLimits:
         if pixels:
             value = _positive_number("IMAGESEARCH_MAX_PIXELS", pixels)
             if not value.is_integer():
-                raise ValueError(f"IMAGESEARCH_MAX_PIXELS must be a whole number of pixels, got {pixels!r}")
+                raise BadInputError(f"IMAGESEARCH_MAX_PIXELS must be a whole number of pixels, got {pixels!r}")
             kwargs["max_pixels"] = int(value)
         timeout = os.environ.get("IMAGESEARCH_HTTP_TIMEOUT", "").strip()
         if timeout:
@@ -71,9 +72,9 @@ def _positive_number(name: str, text: str) -> float:
     try:
         value = float(text.replace("_", ""))
     except ValueError:
-        raise ValueError(f"{name} must be a positive number, got {text!r}") from None
+        raise BadInputError(f"{name} must be a positive number, got {text!r}") from None
     if not (value > 0 and np.isfinite(value)):
-        raise ValueError(f"{name} must be a positive number, got {text!r}")
+        raise BadInputError(f"{name} must be a positive number, got {text!r}")
     return value
 
 

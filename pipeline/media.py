@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import tempfile
 
+from pipeline.errors import BadInputError
 from pipeline.images import content_id
 
 MEDIA_ENV = "IMAGESEARCH_MEDIA"
@@ -21,7 +22,7 @@ def resolve_media_dir(db_uri: str, explicit: str | None = None) -> str:
     if chosen:
         return os.path.abspath(os.path.expanduser(chosen))
     if "://" in db_uri and not db_uri.startswith("file://"):
-        raise ValueError(f"the database {db_uri} is not a local directory; set {MEDIA_ENV} to a local folder for kept images")
+        raise BadInputError(f"the database {db_uri} is not a local directory; set {MEDIA_ENV} to a local folder for kept images")
     local = db_uri.removeprefix("file://")
     return os.path.join(os.path.dirname(os.path.abspath(os.path.expanduser(local).rstrip("/\\"))), "media")
 

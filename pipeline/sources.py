@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass
 from typing import Iterable, Iterator
 
+from pipeline.errors import BadInputError
 from pipeline.formats import IMAGE_EXTENSIONS, has_image_extension  # noqa: F401 - re-exported
 
 
@@ -19,7 +20,7 @@ class Source:
     tags: tuple[str, ...] = ()
 
 
-class SourceError(ValueError):
+class SourceError(BadInputError):
     """A path or pattern the user gave that names nothing usable."""
 
 

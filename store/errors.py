@@ -31,5 +31,9 @@ class StorageFullError(LibraryError):
     """The disk (or quota) ran out during a write; the table keeps its last committed version."""
 
 
+class InvalidRequestError(LibraryError, ValueError):
+    """An argument out of range or of an unknown kind (an index type, a size)."""
+
+
 class ReadOnlyError(LibraryError):
     """A write on a library opened read-only (shared deployments)."""

@@ -19,6 +19,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from store.errors import InvalidRequestError
+
 if TYPE_CHECKING:
     from store.library import ImageLibrary
 
@@ -68,7 +70,7 @@ class VectorIndexPlan:
             return IvfSq(distance_type="cosine", num_partitions=self.num_partitions)
         if self.index_type == "IVF_HNSW_SQ":
             return HnswSq(distance_type="cosine", num_partitions=self.num_partitions)
-        raise ValueError(f"unknown vector index type {self.index_type!r}")
+        raise InvalidRequestError(f"unknown vector index type {self.index_type!r}")
 
 
 def plan_vector_index(rows: int, dim: int, index_type: str | None = None) -> VectorIndexPlan:
@@ -81,7 +83,7 @@ def plan_vector_index(rows: int, dim: int, index_type: str | None = None) -> Vec
     """
     index_type = _canonical_type(index_type or DEFAULT_INDEX_TYPE)
     if index_type not in INDEX_TYPES:
-        raise ValueError(f"unknown vector index type {index_type!r}: use {', '.join(INDEX_TYPES)}")
+        raise InvalidRequestError(f"unknown vector index type {index_type!r}: use {', '.join(INDEX_TYPES)}")
     partitions = int(2 ** round(math.log2(max(math.sqrt(max(rows, 1)), 1))))
     partitions = max(1, min(partitions, 4096, rows // 256 or 1))  # >= 256 rows to train each centroid
     sub_vectors = None

@@ -8,12 +8,12 @@ import sys
 from datetime import datetime
 from typing import Any
 
+from pipeline.errors import BadInputError
 from store import ImageLibrary, resolve_db
 from store.library import read_only_from_env
 
 
-class UsageError(Exception):
-    """Bad input from the user: exit 2 with this one line."""
+UsageError = BadInputError  # the commands' name for it: bad input from the user, exit 2
 
 
 def open_library(args: argparse.Namespace) -> ImageLibrary:

@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 
 
+from pipeline.errors import BadInputError
 from pipeline.images import DecodeLimits
 from pipeline.job.decode import decode_batch, id_keys
 from pipeline.job.encode import EncodeBatch
@@ -45,7 +46,7 @@ DECODE_TASK_RETRIES = 3
 ENCODER_RESTARTS = dict(max_restarts=-1, max_task_retries=-1)
 
 
-class JobError(ValueError):
+class JobError(BadInputError):
     """The job cannot run as asked (e.g. a local database on a multi-node cluster)."""
 
 
