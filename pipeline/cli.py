@@ -16,6 +16,7 @@ import traceback
 
 from pipeline.commands import COMMAND_MODULES
 from pipeline.errors import exit_code_for
+from pipeline.settings import Settings
 from store import DEFAULT_TABLE
 from store.errors import one_line
 
@@ -23,9 +24,9 @@ from store.errors import one_line
 def _common_options() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--db", default=None, help="database directory or URI (env IMAGESEARCH_DB, default ./data/lancedb)")
-    common.add_argument("--table", default=os.environ.get("IMAGESEARCH_TABLE", DEFAULT_TABLE), help="table name (env IMAGESEARCH_TABLE, default images)")
+    common.add_argument("--table", default=None, help=f"table name (env IMAGESEARCH_TABLE, default {DEFAULT_TABLE})")
     common.add_argument("--model", default=None, help="CLIP model hub id or local directory (env IMAGESEARCH_MODEL; default: the table's model, else openai/clip-vit-base-patch32)")
-    common.add_argument("--device", default=os.environ.get("IMAGESEARCH_DEVICE", "auto"), help="cpu, cuda, mps or auto (env IMAGESEARCH_DEVICE, default auto)")
+    common.add_argument("--device", default=None, help="cpu, cuda, mps or auto (env IMAGESEARCH_DEVICE, default auto)")
     common.add_argument("-v", "--verbose", action="store_true", help="debug logging on stderr")
     return common
 
@@ -70,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.verbose:
         _quiet_model_loading()
     try:
+        # Read once, here: every command gets its settings from args.settings, nothing reads the environment later.
+        args.settings = Settings.load(db=args.db, table=args.table, model=args.model, device=args.device)
         return args.run(args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

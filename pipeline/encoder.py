@@ -34,7 +34,7 @@ _DTYPES = {"fp32": "fp32", "float32": "fp32", "fp16": "fp16", "float16": "fp16",
 def resolve_model(explicit: str | None = None, table_model: str | None = None) -> str:
     """The model to use: an explicit argument, else $IMAGESEARCH_MODEL, else the model an existing
     table was built with, else DEFAULT_MODEL."""
-    return explicit or os.environ.get(MODEL_ENV) or table_model or DEFAULT_MODEL
+    return explicit or table_model or DEFAULT_MODEL
 
 
 def _unavailable(model_id: str, exc: BaseException) -> ModelUnavailableError:

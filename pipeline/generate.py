@@ -50,7 +50,7 @@ class GeneratorUnavailableError(ModelUnavailableError):
 
 
 def resolve_sd_model(explicit: str | None = None) -> str:
-    return explicit or os.environ.get(SD_MODEL_ENV) or DEFAULT_SD_MODEL
+    return explicit or DEFAULT_SD_MODEL
 
 
 def _unavailable(model_id: str, exc: BaseException | None = None) -> GeneratorUnavailableError:
@@ -175,18 +175,13 @@ class Generator:
         self._pipe = None
 
     @classmethod
-    def from_env(cls, model: str | None = None, **overrides) -> "Generator":
-        """Settings from IMAGESEARCH_SD_MODEL, _DEVICE, _SD_DTYPE, _SD_SCHEDULER, _SD_ATTENTION_SLICING, _SD_CPU_OFFLOAD."""
-        env = os.environ.get
-        slicing = env("IMAGESEARCH_SD_ATTENTION_SLICING", "").strip().lower()
-        settings = dict(
-            device=env("IMAGESEARCH_DEVICE") or "auto", dtype=env("IMAGESEARCH_SD_DTYPE") or "auto",
-            scheduler=env("IMAGESEARCH_SD_SCHEDULER") or None,
-            attention_slicing=None if slicing in ("", "auto") else slicing in ("1", "true", "yes", "on"),
-            cpu_offload=env("IMAGESEARCH_SD_CPU_OFFLOAD", "").strip().lower() in ("1", "true", "yes", "on"),
-        )
-        settings.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(model, **settings)
+    def from_settings(cls, settings, **overrides) -> "Generator":
+        """The generator that `settings` (pipeline.settings.Settings) describe; `overrides` win when not None."""
+        chosen = dict(model=settings.sd_model, device=settings.device, dtype=settings.sd_dtype,
+                      scheduler=settings.sd_scheduler, attention_slicing=settings.sd_attention_slicing,
+                      cpu_offload=settings.sd_cpu_offload)
+        chosen.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(chosen.pop("model"), **chosen)
 
     @property
     def busy(self) -> bool:

@@ -48,35 +48,6 @@ class DecodeLimits:
             if getattr(self, name) <= 0:
                 raise BadInputError(f"DecodeLimits.{name} must be positive, got {getattr(self, name)!r}")
 
-    @classmethod
-    def from_env(cls) -> "DecodeLimits":
-        """Defaults, overridden by IMAGESEARCH_MAX_FILE_MB, IMAGESEARCH_MAX_PIXELS and
-        IMAGESEARCH_HTTP_TIMEOUT (seconds) when set and non-empty."""
-        kwargs = {}
-        mb = os.environ.get("IMAGESEARCH_MAX_FILE_MB", "").strip()
-        if mb:
-            kwargs["max_file_bytes"] = int(_positive_number("IMAGESEARCH_MAX_FILE_MB", mb) * _MB)
-        pixels = os.environ.get("IMAGESEARCH_MAX_PIXELS", "").strip()
-        if pixels:
-            value = _positive_number("IMAGESEARCH_MAX_PIXELS", pixels)
-            if not value.is_integer():
-                raise BadInputError(f"IMAGESEARCH_MAX_PIXELS must be a whole number of pixels, got {pixels!r}")
-            kwargs["max_pixels"] = int(value)
-        timeout = os.environ.get("IMAGESEARCH_HTTP_TIMEOUT", "").strip()
-        if timeout:
-            kwargs["http_timeout_s"] = _positive_number("IMAGESEARCH_HTTP_TIMEOUT", timeout)
-        return cls(**kwargs)
-
-
-def _positive_number(name: str, text: str) -> float:
-    try:
-        value = float(text.replace("_", ""))
-    except ValueError:
-        raise BadInputError(f"{name} must be a positive number, got {text!r}") from None
-    if not (value > 0 and np.isfinite(value)):
-        raise BadInputError(f"{name} must be a positive number, got {text!r}")
-    return value
-
 
 @dataclass
 class DecodedImage:

@@ -63,7 +63,7 @@ def index_sources(
 ) -> IndexReport:
     """Index every source (local path, s3:// or http(s):// URI) into `library`; bad files are
     reported with the stage that failed ("read" or "decode"), never fatal."""
-    limits = limits or DecodeLimits.from_env()
+    limits = limits or DecodeLimits()
     library.ensure(encoder.model_id, encoder.dim)
     fingerprints = library.fingerprints()
     report = IndexReport()

@@ -26,7 +26,7 @@ def add_generated(library: ImageLibrary, encoder: ClipEncoder, images: Sequence[
     decoded = []
     for generated in images:
         path = save_media(generated.png, media_dir, "png")
-        item = decode_image(generated.png, path, DecodeLimits.from_env())
+        item = decode_image(generated.png, path, DecodeLimits())
         if not item.ok:  # our own PNGs always decode; anything else is a bug worth seeing
             raise RuntimeError(f"cannot decode generated image {path}: {item.error}")
         decoded.append((generated, item, os.stat(path).st_mtime))

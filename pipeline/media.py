@@ -17,10 +17,9 @@ MEDIA_ENV = "IMAGESEARCH_MEDIA"
 
 
 def resolve_media_dir(db_uri: str, explicit: str | None = None) -> str:
-    """Where kept media go: `explicit`, then $IMAGESEARCH_MEDIA, then `<db dir>/../media` for a local db."""
-    chosen = explicit or os.environ.get(MEDIA_ENV)
-    if chosen:
-        return os.path.abspath(os.path.expanduser(chosen))
+    """Where kept media go: `explicit` (the IMAGESEARCH_MEDIA setting), else `<db dir>/../media` for a local db."""
+    if explicit:
+        return os.path.abspath(os.path.expanduser(explicit))
     if "://" in db_uri and not db_uri.startswith("file://"):
         raise BadInputError(f"the database {db_uri} is not a local directory; set {MEDIA_ENV} to a local folder for kept images")
     local = db_uri.removeprefix("file://")

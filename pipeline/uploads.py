@@ -54,7 +54,7 @@ def index_uploads(
     Rows are written in one commit at the end, so the new images are searchable as soon as this
     returns. `progress(done, total)` is called after each decoded file and once after the write.
     """
-    limits = limits or DecodeLimits.from_env()
+    limits = limits or DecodeLimits()
     folder = media or resolve_media_dir(library.db_uri)
     library.ensure(encoder.model_id, encoder.dim)
     total = len(files)

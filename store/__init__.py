@@ -5,10 +5,10 @@ from store.errors import (
     StorageFullError, TableNotFoundError,
 )
 from store.indexes import optimize, optimize_if_large
-from store.library import DEFAULT_DB, DEFAULT_TABLE, AddResult, ImageLibrary, resolve_db
+from store.library import DEFAULT_DB, DEFAULT_TABLE, AddResult, ImageLibrary
 
 __all__ = [
     "AddResult", "DEFAULT_DB", "DEFAULT_TABLE", "ImageLibrary", "InvalidFilterError",
     "InvalidRowsError", "LibraryError", "ModelMismatchError", "ReadOnlyError", "StorageFullError",
-    "TableNotFoundError", "optimize", "optimize_if_large", "resolve_db",
+    "TableNotFoundError", "optimize", "optimize_if_large",
 ]

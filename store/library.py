@@ -33,29 +33,6 @@ class AddResult:
     skipped: int  # ids already in the table (or repeated within the batch)
 
 
-def resolve_db(explicit: str | None = None) -> str:
-    return explicit or os.environ.get("IMAGESEARCH_DB") or DEFAULT_DB
-
-
-def read_only_from_env() -> bool:
-    """IMAGESEARCH_READ_ONLY=1 (or true/yes/on): shared deployments where every write is refused."""
-    return os.environ.get("IMAGESEARCH_READ_ONLY", "").strip().lower() in ("1", "true", "yes", "on")
-
-
-def storage_options_from_env() -> dict[str, str] | None:
-    """Object-store credentials for s3:// databases, taken from the usual AWS variables."""
-    names = {
-        "AWS_ACCESS_KEY_ID": "aws_access_key_id", "AWS_SECRET_ACCESS_KEY": "aws_secret_access_key",
-        "AWS_SESSION_TOKEN": "aws_session_token", "AWS_REGION": "region",
-        "AWS_ENDPOINT_URL": "aws_endpoint", "AWS_ENDPOINT_URL_S3": "aws_endpoint",
-    }
-    options = {key: os.environ[var] for var, key in names.items() if os.environ.get(var)}
-    endpoint = options.get("aws_endpoint", "")
-    if endpoint.startswith("http://"):
-        options["allow_http"] = "true"
-    return options or None
-
-
 _UNREACHABLE = ("connection refused", "connect error", "dns error", "timed out", "failed to connect")
 
 
@@ -110,9 +87,10 @@ class ImageLibrary:
     ):
         import lancedb  # deferred: importing lancedb costs ~1 s
 
-        self.db_uri = resolve_db(db)
+        # Plain values only: the store reads no environment (pipeline/settings.py does, at entry points).
+        self.db_uri = db or DEFAULT_DB
         self.table_name = table
-        self.storage_options = dict(storage_options or storage_options_from_env() or {})
+        self.storage_options = dict(storage_options or {})
         if "://" not in self.db_uri:
             os.makedirs(self.db_uri, exist_ok=True)
         # A non-zero interval lets a long-lived handle (the dashboard) see other writers' commits.

@@ -53,13 +53,12 @@ def test_importing_the_module_pulls_in_neither_ray_lancedb_nor_torch():
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True)
 
 
-def test_resolve_model_prefers_explicit_then_environment_then_default(monkeypatch):
-    monkeypatch.delenv("IMAGESEARCH_MODEL", raising=False)
+def test_resolve_model_prefers_explicit_then_the_tables_model_then_default(monkeypatch):
+    monkeypatch.setenv("IMAGESEARCH_MODEL", "/models/from-env")  # the encoder reads no environment
     assert resolve_model() == DEFAULT_MODEL == "openai/clip-vit-base-patch32"
-    monkeypatch.setenv("IMAGESEARCH_MODEL", "/models/from-env")
-    assert resolve_model() == "/models/from-env"
-    assert resolve_model("org/explicit") == "org/explicit"
-    assert ClipEncoder().model_id == "/models/from-env"
+    assert ClipEncoder().model_id == DEFAULT_MODEL
+    assert resolve_model(None, "/models/of-the-table") == "/models/of-the-table"
+    assert resolve_model("org/explicit", "/models/of-the-table") == "org/explicit"
 
 
 def test_constructing_an_encoder_loads_nothing():

@@ -21,8 +21,7 @@ def test_each_kind_of_error_has_its_exit_code():
 
 def _parser_running(error: Exception):
     def build():
-        parser = argparse.ArgumentParser()
-        parser.add_argument("-v", "--verbose", action="store_true")
+        parser = argparse.ArgumentParser(parents=[cli._common_options()])
 
         def run(_args):
             raise error

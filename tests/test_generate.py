@@ -144,8 +144,7 @@ def test_media_files_are_named_by_content_beside_a_local_database(tmp_path, monk
     assert save_media(b"png bytes", str(tmp_path / "media"), ".PNG") == path  # kept twice, written once
     assert path == str(tmp_path / "media" / f"{hashlib.sha256(b'png bytes').hexdigest()}.png")
     assert [p.name for p in (tmp_path / "media").iterdir()] == [Path(path).name]  # no temp files left
-    monkeypatch.setenv("IMAGESEARCH_MEDIA", str(tmp_path / "elsewhere"))
-    assert resolve_media_dir("s3://bucket/db") == str(tmp_path / "elsewhere")
+    assert resolve_media_dir("s3://bucket/db", str(tmp_path / "elsewhere")) == str(tmp_path / "elsewhere")
 
 
 @pytest.fixture

@@ -31,14 +31,6 @@ def test_read_bytes_reports_404_and_a_silent_server_within_the_timeout(tmp_path)
         assert read_bytes(f"{base}/a.jpg", small)[1].startswith("file too large")
 
 
-def test_the_http_timeout_comes_from_the_environment(monkeypatch):
-    monkeypatch.setenv("IMAGESEARCH_HTTP_TIMEOUT", "2.5")
-    assert DecodeLimits.from_env().http_timeout_s == 2.5
-    monkeypatch.setenv("IMAGESEARCH_HTTP_TIMEOUT", "0")
-    with pytest.raises(ValueError, match="IMAGESEARCH_HTTP_TIMEOUT must be a positive number"):
-        DecodeLimits.from_env()
-
-
 def test_a_list_of_urls_indexes_the_good_ones_and_reports_404_and_hang(index_runner, tmp_path, tiny_clip_dir, capsys, monkeypatch):
     monkeypatch.setenv("IMAGESEARCH_MODEL", tiny_clip_dir)
     monkeypatch.setenv("IMAGESEARCH_HTTP_TIMEOUT", str(TIMEOUT_S))

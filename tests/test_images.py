@@ -422,47 +422,6 @@ def test_every_failure_is_one_line_without_an_image(tmp_path):
         assert result.error and "\n" not in result.error and "Traceback" not in result.error, result.error
 
 
-# --- limits from the environment ---------------------------------------------------------------
-
-
-def test_limits_from_env_default_when_unset_or_empty(monkeypatch):
-    monkeypatch.delenv("IMAGESEARCH_MAX_FILE_MB", raising=False)
-    monkeypatch.setenv("IMAGESEARCH_MAX_PIXELS", "")
-
-    assert DecodeLimits.from_env() == DecodeLimits()
-
-
-def test_limits_from_env_override_the_defaults(monkeypatch):
-    monkeypatch.setenv("IMAGESEARCH_MAX_FILE_MB", "1.5")
-    monkeypatch.setenv("IMAGESEARCH_MAX_PIXELS", "20_000_000")
-
-    limits = DecodeLimits.from_env()
-
-    assert limits.max_file_bytes == int(1.5 * 1024 * 1024) and limits.max_pixels == 20_000_000
-
-
-@pytest.mark.parametrize(
-    "name,value",
-    [
-        ("IMAGESEARCH_MAX_FILE_MB", "lots"),
-        ("IMAGESEARCH_MAX_FILE_MB", "-1"),
-        ("IMAGESEARCH_MAX_FILE_MB", "0"),
-        ("IMAGESEARCH_MAX_FILE_MB", "inf"),
-        ("IMAGESEARCH_MAX_PIXELS", "1e6.5"),
-        ("IMAGESEARCH_MAX_PIXELS", "2.5"),
-        ("IMAGESEARCH_MAX_PIXELS", "nan"),
-    ],
-)
-def test_bad_limit_values_in_the_environment_raise_a_one_line_value_error(monkeypatch, name, value):
-    monkeypatch.setenv(name, value)
-
-    with pytest.raises(ValueError) as excinfo:
-        DecodeLimits.from_env()
-
-    message = str(excinfo.value)
-    assert name in message and repr(value) in message and "\n" not in message
-
-
 def test_a_path_through_a_file_is_refused_as_not_found(tmp_path):
     parent = write(tmp_path, "not-a-dir.png", b"x")
 

@@ -8,6 +8,7 @@ import pytest
 from PIL import Image
 
 from pipeline.encoder import ClipEncoder
+from pipeline.settings import Settings
 from pipeline.uploads import DUPLICATE, INDEXED, REJECTED, index_uploads
 from store import ImageLibrary
 from tests.dashboard_support import jpeg_bytes
@@ -62,16 +63,15 @@ def test_progress_reaches_the_end(encoder, tmp_path):
     assert calls[-1][0] == calls[-1][1] and np.all(np.diff([c[0] for c in calls]) > 0)
 
 
-def test_uploads_obey_the_same_size_and_pixel_limits_as_indexing(encoder, tmp_path, monkeypatch):
-    monkeypatch.setenv("IMAGESEARCH_MAX_FILE_MB", "0.01")  # 10 KB
-    monkeypatch.setenv("IMAGESEARCH_MAX_PIXELS", "10000")
+def test_uploads_obey_the_same_size_and_pixel_limits_as_indexing(encoder, tmp_path):
+    limits = Settings.load(env={"IMAGESEARCH_MAX_FILE_MB": "0.01", "IMAGESEARCH_MAX_PIXELS": "10000"}).limits  # 10 KB
     library = ImageLibrary(str(tmp_path / "db"))
     big_file = jpeg_bytes(7) + b"\0" * 20_000  # a valid JPEG with trailing bytes, over 10 KB
     wide = Image.new("RGB", (200, 100), (10, 20, 30))
     buffer = io.BytesIO()
     wide.save(buffer, "PNG")
     outcomes = index_uploads(library, encoder, [("big.jpg", big_file), ("wide.png", buffer.getvalue())],
-                             media=str(tmp_path / "media"))
+                             media=str(tmp_path / "media"), limits=limits)
     assert [o.status for o in outcomes] == [REJECTED, REJECTED]
     assert outcomes[0].reason.startswith("file too large") and outcomes[1].reason.startswith("image too large")
     assert not (tmp_path / "media").exists() or not os.listdir(tmp_path / "media")

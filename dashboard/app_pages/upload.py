@@ -55,7 +55,7 @@ if st.button(f"Index {len(files or [])} file{'s' if len(files or []) != 1 else '
     try:
         outcomes = index_uploads(
             library, encoder, [(f.name, f.getvalue()) for f in files],
-            description=description.strip(), tags=parse_tags(tags_text), media=settings.media,
+            description=description.strip(), tags=parse_tags(tags_text), media=resources.media_dir(), limits=settings.limits,
             progress=progress,
         )
     except (LibraryError, ValueError) as error:  # ValueError: no media folder for a remote database

@@ -9,29 +9,26 @@ from datetime import datetime
 from typing import Any
 
 from pipeline.errors import BadInputError
-from store import ImageLibrary, resolve_db
-from store.library import read_only_from_env
+from store import ImageLibrary
 
 
 UsageError = BadInputError  # the commands' name for it: bad input from the user, exit 2
 
 
 def open_library(args: argparse.Namespace) -> ImageLibrary:
-    """IMAGESEARCH_READ_ONLY=1 makes every write fail, for shared deployments."""
-    return ImageLibrary(resolve_db(args.db), args.table, read_only=read_only_from_env())
+    """The library of the command's settings (IMAGESEARCH_READ_ONLY=1: the library refuses every write)."""
+    return args.settings.open_library()
 
 
 def choose_model(args: argparse.Namespace, library: ImageLibrary | None) -> str:
     """--model, then IMAGESEARCH_MODEL, then the model the table was built with, then the default."""
-    from pipeline.encoder import resolve_model
-
-    return resolve_model(args.model, library.recorded_model() if library is not None else None)
+    return args.settings.model_for(library)
 
 
 def make_encoder(args: argparse.Namespace, library: ImageLibrary | None):
     from pipeline.encoder import ClipEncoder
 
-    return ClipEncoder(choose_model(args, library), device=args.device)
+    return ClipEncoder(choose_model(args, library), device=args.settings.device)
 
 
 def json_default(value: Any) -> Any:

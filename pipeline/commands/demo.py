@@ -55,6 +55,7 @@ def run_demo(args: argparse.Namespace) -> int:
     print(report.summary())
     if args.no_dashboard:
         return 0
+    # The dashboard is another process: hand it these settings the way it reads them.
     env = {**os.environ, "IMAGESEARCH_DB": library.db_uri, "IMAGESEARCH_TABLE": library.table_name,
            "IMAGESEARCH_MODEL": encoder.model_id}
     command = [sys.executable, "-m", "streamlit", "run", str(REPO_ROOT / "dashboard" / "app.py"),

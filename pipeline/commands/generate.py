@@ -22,9 +22,9 @@ def register(sub, common) -> None:
     p.add_argument("--add", action="store_true", help="also keep the images in the library (media folder + index)")
     p.add_argument("--sd-model", default=None, help="diffusers model hub id or local directory (env IMAGESEARCH_SD_MODEL, "
                                                       "default stable-diffusion-v1-5/stable-diffusion-v1-5)")
-    p.add_argument("--scheduler", default=os.environ.get("IMAGESEARCH_SD_SCHEDULER"),
+    p.add_argument("--scheduler", default=None,
                    help="ddim, pndm, euler, euler-a, dpm++, dpm++-karras, lms or unipc (default: the model's own)")
-    p.add_argument("--dtype", default=os.environ.get("IMAGESEARCH_SD_DTYPE", "auto"),
+    p.add_argument("--dtype", default=None,
                    help="auto (fp16 on CUDA, else fp32), fp32, fp16 or bf16 (env IMAGESEARCH_SD_DTYPE)")
     p.add_argument("--cpu-offload", action="store_true", default=None,
                    help="keep sub-models on the CPU until they run: less GPU memory, slower (env IMAGESEARCH_SD_CPU_OFFLOAD)")
@@ -49,16 +49,14 @@ def run_generate(args: argparse.Namespace) -> int:
 
     try:
         params = params_from_args(args).validate().with_seed()
-        generator = Generator.from_env(args.sd_model, device=args.device, dtype=args.dtype, scheduler=args.scheduler,
+        generator = Generator.from_settings(args.settings, model=args.sd_model, dtype=args.dtype, scheduler=args.scheduler,
                                        attention_slicing=args.attention_slicing, cpu_offload=args.cpu_offload)
     except ValueError as error:
         raise UsageError(str(error)) from None
     library = encoder = media_dir = None
     if args.add:  # check the library side before minutes of GPU work, not after
-        from pipeline.media import resolve_media_dir
-
         library = open_library(args)
-        media_dir = resolve_media_dir(library.db_uri)
+        media_dir = args.settings.media_dir()
         encoder = make_encoder(args, library)
         if library.exists():
             library.check_model(encoder.model_id, encoder.dim)

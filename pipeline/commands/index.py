@@ -86,7 +86,6 @@ def run_index(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from pipeline.encoder import ClipEncoder
-    from pipeline.filesystems import s3_options_from_env
     from pipeline.job.plan import plan_index
     from pipeline.report import write_failures
     from pipeline.sources import SourceError, list_sources
@@ -94,9 +93,9 @@ def run_index(args: argparse.Namespace) -> int:
     _check(args)
     library = open_library(args)
     model = choose_model(args, library)
-    encoder = ClipEncoder(model, device=args.device, dtype=args.dtype,
+    encoder = ClipEncoder(model, device=args.settings.device, dtype=args.dtype,
                           batch_size=args.encode_batch_size or args.batch_size)
-    s3_options = s3_options_from_env()
+    s3_options = args.settings.storage.pyarrow_options()
     try:
         listing = list_sources(args.paths, recursive=args.recursive, s3_options=s3_options)
     except SourceError as error:
@@ -108,7 +107,7 @@ def run_index(args: argparse.Namespace) -> int:
     plan = plan_index(listing, library.fingerprints(), update=args.update, prune=args.prune)
     if plan.replace_ids:
         _delete_ids(library, plan.replace_ids)
-    address = args.ray_address or os.environ.get("RAY_ADDRESS")
+    address = args.ray_address or args.settings.ray_address
     use_ray = _use_ray(args.runner, address, len(plan.todo))
     report = _run_ray(args, library, plan, model, s3_options, address) if use_ray else _run_local(args, library, encoder, plan, s3_options)
     report.replaced = len(plan.replace_ids)
@@ -138,7 +137,7 @@ def _run_local(args, library, encoder, plan, s3_options):
     from pipeline.indexer import index_sources
 
     with tqdm(total=len(plan.todo), unit="img", desc="indexing", file=sys.stderr, disable=None) as bar:
-        report = index_sources(library, encoder, plan.todo, batch_size=encoder.batch_size, progress=bar.update,
+        report = index_sources(library, encoder, plan.todo, batch_size=encoder.batch_size, progress=bar.update, limits=args.settings.limits,
                                s3_options=s3_options)
     report.seen = plan.seen
     report.skipped += plan.unchanged + plan.duplicates + len(plan.stale)
@@ -149,7 +148,7 @@ def _run_local(args, library, encoder, plan, s3_options):
 def _run_ray(args, library, plan, model, s3_options, address):
     from pipeline.job import run as job
 
-    options = job.JobOptions(model=model, device=args.device, dtype=args.dtype,
+    options = job.JobOptions(model=model, device=args.settings.device, dtype=args.dtype, limits=args.settings.limits,
                              encode_batch_size=args.encode_batch_size, num_encoders=args.num_encoders,
                              commit_every=args.commit_every or job.COMMIT_EVERY, shared_db=args.shared_db,
                              s3_options=s3_options)

@@ -58,7 +58,7 @@ def run_delete(args: argparse.Namespace) -> int:
         matching = library.count(where)
         if not sys.stdin.isatty():
             raise UsageError(f"this would delete {matching} image(s): add --yes to confirm")
-        answer = input(f"Delete {matching} image(s) from '{args.table}'? [y/N] ")
+        answer = input(f"Delete {matching} image(s) from '{library.table_name}'? [y/N] ")
         if answer.strip().lower() not in ("y", "yes"):
             print("nothing deleted")
             return 0

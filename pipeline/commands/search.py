@@ -115,15 +115,15 @@ def run_search(args: argparse.Namespace) -> int:
         raise UsageError("--k must be at least 1")
     library = open_library(args)
     if not library.exists():
-        raise TableNotFoundError(f"table '{args.table}' does not exist in {library.db_uri}: index some images first (python -m pipeline index PATH)")
+        raise TableNotFoundError(f"table '{library.table_name}' does not exist in {library.db_uri}: index some images first (python -m pipeline index PATH)")
     terms = collect_terms(args, library)
     started = time.perf_counter()
     query_terms = []
     for kind, value, weight in terms:
         if kind == "image":
-            from pipeline.images import DecodeLimits, read_image_file
+            from pipeline.images import read_image_file
 
-            decoded = read_image_file(value, DecodeLimits.from_env())
+            decoded = read_image_file(value, args.settings.limits)
             if not decoded.ok:
                 raise UsageError(f"cannot use {value} as a query: {decoded.error}")
             value = decoded.image

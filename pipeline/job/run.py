@@ -148,7 +148,7 @@ def build_dataset(plan: Plan, options: JobOptions):
     ds = ds.map_batches(
         decode_batch, batch_size=options.decode_batch_size, batch_format="numpy", num_cpus=1,
         max_retries=DECODE_TASK_RETRIES,
-        fn_kwargs=dict(model=options.model, limits=options.limits or DecodeLimits.from_env(),
+        fn_kwargs=dict(model=options.model, limits=options.limits or DecodeLimits(),
                        known_ids=id_keys(plan.known_ids), s3_options=options.s3_options),
     )
     ds = ds.map_batches(
