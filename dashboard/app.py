@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import os
-import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:  # `streamlit run` puts dashboard/ on the path, not the project root
-    sys.path.insert(0, ROOT)
+import streamlit as st
 
-import streamlit as st  # noqa: E402
-
-from dashboard import resources  # noqa: E402
-from store import LibraryError  # noqa: E402
+from dashboard import resources  # the project is installed (pip install -e .): no sys.path edits
+from store import LibraryError
 
 PAGES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "app_pages")
 

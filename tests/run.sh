@@ -16,7 +16,7 @@ for dir in $("$VENV/bin/python" -m pip config list 2>/dev/null | sed -n "s/.*fin
   find_links+=(--find-links "$dir")
 done
 "$VENV/bin/uv" pip install --quiet --python "$VENV/bin/python" --compile-bytecode "${find_links[@]}" \
-  -r requirements.txt -r tests/requirements.txt
+  -r requirements.txt -r tests/requirements.txt -e .
 
 # The browser tests drive Debian's Chromium (Playwright cannot download its own browser here).
 if ! command -v chromium >/dev/null 2>&1; then

@@ -4,22 +4,15 @@ what in the library looks like them. Runs as an st.navigation page or alone
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
+import streamlit as st
+from streamlit.errors import StreamlitAPIException
 
-_ROOT = str(Path(__file__).resolve().parents[2])
-if _ROOT not in sys.path:  # run alone, Streamlit puts only this folder on the path
-    sys.path.insert(0, _ROOT)
-
-import streamlit as st  # noqa: E402
-from streamlit.errors import StreamlitAPIException  # noqa: E402
-
-from dashboard import resources  # noqa: E402
-from dashboard.resources import generator_problem, get_generator, get_library, media_dir  # noqa: E402
-from pipeline.encoder import ModelUnavailableError  # noqa: E402
-from pipeline.generate import GenerationParams, GeneratorUnavailableError  # noqa: E402
-from store import LibraryError  # noqa: E402
-from store.errors import one_line  # noqa: E402
+from dashboard import resources
+from dashboard.resources import generator_problem, get_generator, get_library, media_dir
+from pipeline.encoder import ModelUnavailableError
+from pipeline.generate import GenerationParams, GeneratorUnavailableError
+from store import LibraryError
+from store.errors import one_line
 
 KEY = "generate_"  # session_state keys of this page
 COLUMNS = 4

@@ -29,7 +29,6 @@ from store import ImageLibrary
 
 log = logging.getLogger(__name__)
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LOCAL_OBJECT_STORE_BYTES = 500 * 2**20
 # Host memory an encoder actor reserves for weights and activations. Being a remote argument the
 # decode tasks lack, it also stops Ray Data from fusing decoding into the encoder actors (ops with
@@ -88,10 +87,7 @@ def connect(address: str | None = None, num_cpus: int | None = None, verbose: bo
     # A loopback-only Ray needs no token; a token left on this machine by another Ray would
     # otherwise switch authentication on and every later driver would need it.
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    # Workers import our packages: make sure they can, whatever the driver's working directory.
-    paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-    if REPO_ROOT not in paths:
-        os.environ["PYTHONPATH"] = os.pathsep.join([REPO_ROOT, *paths])
+    # Workers import our packages from the same environment: the project is installed (pip install -e .).
     ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False, log_to_driver=verbose,
              object_store_memory=LOCAL_OBJECT_STORE_BYTES, _node_ip_address="127.0.0.1")
     return True
