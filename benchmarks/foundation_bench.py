@@ -35,7 +35,7 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     from pipeline.encoder import ClipEncoder
-    from pipeline.indexer import index_sources
+    from pipeline.ingest.local import index_sources
     from pipeline.sources import local_sources
     from store import ImageLibrary
     from tests.model_factory import build_random_clip

@@ -13,7 +13,7 @@ from pipeline.encoder import ClipEncoder
 from pipeline.generate import GeneratedImage
 from pipeline.images import DecodeLimits, decode_image
 from pipeline.media import save_media
-from pipeline.rows import image_row
+from pipeline.ingest.rows import image_row
 from store import ImageLibrary
 
 GENERATED_TAG = "generated"

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Callable, Sequence
 from pipeline.formats import stored_extension
 from pipeline.images import DecodeLimits, decode_image, file_name_of
 from pipeline.media import resolve_media_dir, save_media
-from pipeline.rows import image_row
+from pipeline.ingest.rows import image_row
 
 if TYPE_CHECKING:
     from pipeline.encoder import ClipEncoder

@@ -14,7 +14,7 @@ PHOTOS = 8
 def build_library(root: Path, model_dir: str) -> Path:
     """root/data/db with PHOTOS images indexed from root/photos; returns the db path."""
     from pipeline.encoder import ClipEncoder
-    from pipeline.indexer import index_sources
+    from pipeline.ingest.local import index_sources
     from pipeline.sources import Source, local_sources
     from store import ImageLibrary
 

@@ -9,7 +9,7 @@ import pytest
 
 from pipeline.cli import main
 from pipeline.images import DecodeLimits, content_id
-from pipeline.job.read import read_bytes
+from pipeline.ingest.read import read_bytes
 from store import ImageLibrary
 from tests.http_server import image_server
 from tests.sample_images import write_photos

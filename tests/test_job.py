@@ -12,9 +12,9 @@ from pipeline.encoder import ClipEncoder
 from pipeline.images import DecodeLimits, read_image_file
 from pipeline.job.decode import decode_batch, id_keys, is_known
 from pipeline.job.encode import EncodeBatch
-from pipeline.job.plan import plan_index
-from pipeline.job.write import RowWriter
-from pipeline.report import IndexReport, write_failures
+from pipeline.ingest.plan import plan_index
+from pipeline.ingest.write import RowWriter
+from pipeline.ingest.report import IndexReport, write_failures
 from pipeline.sources import Listing, Source, SourceError, list_sources
 from store import ImageLibrary
 from tests.sample_images import write_broken_files, write_photos

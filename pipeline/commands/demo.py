@@ -43,7 +43,7 @@ def copy_sample_photos(target: str | Path) -> list[Path]:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from pipeline.indexer import index_sources
+    from pipeline.ingest.local import index_sources
 
     photos = copy_sample_photos(args.samples)
     print(f"{len(photos)} sample photos in {args.samples}", file=sys.stderr)

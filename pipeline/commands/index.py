@@ -86,8 +86,8 @@ def run_index(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from pipeline.encoder import ClipEncoder
-    from pipeline.job.plan import plan_index
-    from pipeline.report import write_failures
+    from pipeline.ingest.plan import plan_index
+    from pipeline.ingest.report import write_failures
     from pipeline.sources import SourceError, list_sources
 
     _check(args)
@@ -134,7 +134,7 @@ def run_index(args: argparse.Namespace) -> int:
 def _run_local(args, library, encoder, plan, s3_options):
     from tqdm import tqdm
 
-    from pipeline.indexer import index_sources
+    from pipeline.ingest.local import index_sources
 
     with tqdm(total=len(plan.todo), unit="img", desc="indexing", file=sys.stderr, disable=None) as bar:
         report = index_sources(library, encoder, plan.todo, batch_size=encoder.batch_size, progress=bar.update, limits=args.settings.limits,

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.images import DecodedImage, DecodeLimits, decode_image
-from pipeline.job.read import read_bytes
+from pipeline.ingest.read import read_bytes
 
 _PREPARERS: dict[str, Any] = {}
 

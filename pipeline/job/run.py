@@ -22,9 +22,9 @@ from pipeline.errors import BadInputError
 from pipeline.images import DecodeLimits
 from pipeline.job.decode import decode_batch, id_keys
 from pipeline.job.encode import EncodeBatch
-from pipeline.job.plan import Plan
-from pipeline.job.write import COMMIT_EVERY, RowWriter
-from pipeline.report import IndexReport
+from pipeline.ingest.plan import Plan
+from pipeline.ingest.write import COMMIT_EVERY, RowWriter
+from pipeline.ingest.report import IndexReport
 from store import ImageLibrary
 
 log = logging.getLogger(__name__)

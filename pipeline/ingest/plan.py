@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pipeline.indexer import unchanged
+from pipeline.ingest.local import unchanged
 from pipeline.sources import Listing, Source
 
 

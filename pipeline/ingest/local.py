@@ -14,9 +14,9 @@ from typing import Callable, Iterable, Iterator, Sequence, TypeVar
 
 from pipeline.encoder import ClipEncoder
 from pipeline.images import DecodedImage, DecodeLimits, decode_image, file_name_of
-from pipeline.job.read import read_bytes
-from pipeline.report import IndexReport
-from pipeline.rows import image_row
+from pipeline.ingest.read import read_bytes
+from pipeline.ingest.report import IndexReport
+from pipeline.ingest.rows import image_row
 from pipeline.sources import Source
 from store import ImageLibrary
 from store.errors import one_line

@@ -15,8 +15,8 @@ from collections import Counter
 import numpy as np
 
 from pipeline.images import DecodedImage
-from pipeline.report import IndexReport
-from pipeline.rows import image_row
+from pipeline.ingest.report import IndexReport
+from pipeline.ingest.rows import image_row
 from store import ImageLibrary
 
 COMMIT_EVERY = 4096  # rows per table version: few versions, bounded driver memory (~50 MB of thumbnails)

@@ -1,0 +1,1 @@
+"""The ingestion core: every image that enters the library goes through these stages."""
