@@ -35,8 +35,7 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     from pipeline.encoder import ClipEncoder
-    from pipeline.ingest.local import index_sources
-    from pipeline.sources import local_sources
+    from pipeline.ingest.index import IndexOptions, index
     from store import ImageLibrary
     from tests.model_factory import build_random_clip
     from tests.sample_images import write_photos
@@ -48,7 +47,7 @@ def main() -> None:
     encoder.encode_texts(["warm up"])
 
     library = ImageLibrary(str(work / "db"))
-    report = index_sources(library, encoder, local_sources([str(work / "photos")]))
+    report = index(library, encoder, [str(work / "photos")], options=IndexOptions(runner="local"))
     figures = {"index_images": report.indexed, "index_images_per_s": round(report.images_per_second, 2),
                "index_stage_seconds": {k: round(v, 2) for k, v in report.stage_seconds.items()}}
 

@@ -1,4 +1,4 @@
-"""Keep generated images: save them in the media folder and index them like any other image.
+"""Keep generated images: they enter the library through the ingestion core like any upload.
 
 A kept image's row has the prompt as description, the tag `generated`, and the generation
 parameters (seed included, so it can be made again) in `attributes`.
@@ -6,14 +6,12 @@ parameters (seed included, so it can be made again) in `attributes`.
 
 from __future__ import annotations
 
-import os
 from typing import Sequence
 
 from pipeline.encoder import ClipEncoder
+from pipeline.errors import RunFailedError
 from pipeline.generate import GeneratedImage
-from pipeline.images import DecodeLimits, decode_image
-from pipeline.media import save_media
-from pipeline.ingest.rows import image_row
+from pipeline.ingest.handed import REJECTED, HandedFile, ingest_files
 from store import ImageLibrary
 
 GENERATED_TAG = "generated"
@@ -22,21 +20,11 @@ GENERATED_TAG = "generated"
 def add_generated(library: ImageLibrary, encoder: ClipEncoder, images: Sequence[GeneratedImage],
                   media_dir: str) -> list[str]:
     """Save, encode and add `images` in one commit; return their ids (already-kept ones included)."""
-    library.ensure(encoder.model_id, encoder.dim)
-    decoded = []
-    for generated in images:
-        path = save_media(generated.png, media_dir, "png")
-        item = decode_image(generated.png, path, DecodeLimits())
-        if not item.ok:  # our own PNGs always decode; anything else is a bug worth seeing
-            raise RuntimeError(f"cannot decode generated image {path}: {item.error}")
-        decoded.append((generated, item, os.stat(path).st_mtime))
-    known = library.existing_ids([item.id for _, item, _ in decoded])
-    fresh = [d for d in decoded if d[1].id not in known]
-    if fresh:
-        vectors = encoder.encode_images([item.image for _, item, _ in fresh])
-        library.add([
-            image_row(item, vector, description=generated.params.prompt, tags=[GENERATED_TAG],
-                      mtime=mtime, attributes=generated.attributes)
-            for (generated, item, mtime), vector in zip(fresh, vectors)
-        ])
-    return [item.id for _, item, _ in decoded]
+    handed = [HandedFile(f"{generated.params.prompt[:60]}-{generated.seed}.png", generated.png,
+                         description=generated.params.prompt, tags=(GENERATED_TAG,),
+                         attributes=generated.attributes) for generated in images]
+    outcomes, _ = ingest_files(library, encoder, handed, media_dir=media_dir)
+    for outcome in outcomes:
+        if outcome.status == REJECTED:  # our own PNGs always decode: anything else is worth seeing
+            raise RunFailedError(f"cannot keep generated image {outcome.name}: {outcome.reason}")
+    return [outcome.id for outcome in outcomes]

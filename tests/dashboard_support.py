@@ -13,17 +13,20 @@ PHOTOS = 8
 
 def build_library(root: Path, model_dir: str) -> Path:
     """root/data/db with PHOTOS images indexed from root/photos; returns the db path."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     from pipeline.encoder import ClipEncoder
-    from pipeline.ingest.local import index_sources
-    from pipeline.sources import Source, local_sources
+    from pipeline.ingest.index import index
     from store import ImageLibrary
 
     photos = write_photos(root / "photos", PHOTOS, size=(160, 120))
     db = root / "data" / "db"
     library = ImageLibrary(str(db))
-    sources = [Source(s.uri, s.size, s.mtime, description=f"sample {i}", tags=("sample", "even" if i % 2 == 0 else "odd"))
-               for i, s in enumerate(local_sources([str(p) for p in photos]))]
-    report = index_sources(library, ClipEncoder(model_dir, device="cpu"), sources)
+    listing = root / "photos.parquet"  # per-image descriptions and tags, as a curator would give them
+    pq.write_table(pa.table({"uri": [str(p) for p in photos], "description": [f"sample {i}" for i in range(PHOTOS)],
+                             "tags": [["sample", "even" if i % 2 == 0 else "odd"] for i in range(PHOTOS)]}), listing)
+    report = index(library, ClipEncoder(model_dir, device="cpu"), [str(listing)])
     assert report.indexed == PHOTOS, report
     return db
 

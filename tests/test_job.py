@@ -10,11 +10,14 @@ import pytest
 
 from pipeline.encoder import ClipEncoder
 from pipeline.images import DecodeLimits, read_image_file
-from pipeline.job.decode import decode_batch, id_keys, is_known
-from pipeline.job.encode import EncodeBatch
+from pipeline.ingest.item import Item
+from pipeline.ingest.known import KnownIds
 from pipeline.ingest.plan import plan_index
-from pipeline.ingest.write import RowWriter
 from pipeline.ingest.report import IndexReport, write_failures
+from pipeline.ingest.stages import encode, load
+from pipeline.ingest.write import RowWriter
+from pipeline.job.decode import decode_batch
+from pipeline.job.encode import EncodeBatch
 from pipeline.sources import Listing, Source, SourceError, list_sources
 from store import ImageLibrary
 from tests.sample_images import write_broken_files, write_photos
@@ -27,47 +30,68 @@ def _batch(paths):
             "tags": np.array([json.dumps(["a", "b"])] * len(uris), dtype=object)}
 
 
-def test_decode_marks_each_row_ok_failed_or_known(tmp_path, tiny_clip_dir):
+def test_decode_gives_each_row_one_status_ok_failed_or_known(tmp_path, tiny_clip_dir):
     photos = write_photos(tmp_path, 3)
     broken = write_broken_files(tmp_path)
     known = read_image_file(photos[1]).id
     paths = [*photos, broken["text"], tmp_path / "missing.jpg"]
-    out = decode_batch(_batch(paths), model=tiny_clip_dir, known_ids=id_keys([known]))
-    assert list(out["status"]) == ["ok", "skipped", "ok", "failed", "failed"]
-    assert list(out["stage"][3:]) == ["decode", "read"]
-    assert "not an image" in out["reason"][3] and "not found" in out["reason"][4]
+    out = decode_batch(_batch(paths), model=tiny_clip_dir, known_ids=KnownIds([known]))
+    items = list(out["item"])
+    assert [i.status for i in items] == ["ok", "skipped", "ok", "failed", "failed"]
+    assert [i.stage for i in items[1:]] == ["known", "", "decode", "read"]
+    assert "not an image" in items[3].reason and "not found" in items[4].reason
     assert out["pixels"].dtype == np.uint8 and out["pixels"].shape == (5, 3, 32, 32)
-    assert out["thumbnail"][0][:2] == b"\xff\xd8" and out["width"][0] == 64
+    assert not out["pixels"][1].any() and out["pixels"][0].any()  # only live items carry pixels
+    assert items[0].decoded.thumbnail[:2] == b"\xff\xd8" and items[0].decoded.width == 64
+    assert items[0].decoded.image is None  # the full-size picture is not kept past preparation
+    assert items[0].tags == ("a", "b") and items[0].mtime == 1.5
 
 
 def test_known_ids_match_by_prefix_only_for_present_ids():
     ids = ["ab" * 32, "0f" * 32]
-    keys = id_keys(ids)
-    assert is_known(ids[0], keys) and is_known(ids[1], keys)
-    assert not is_known("cd" * 32, keys) and not is_known("", keys)
+    known = KnownIds(ids)
+    assert ids[0] in known and ids[1] in known and len(known) == 2
+    assert "cd" * 32 not in known and "" not in known
+    assert known.among(["cd" * 32, ids[1]]) == {ids[1]}
 
 
-def test_encoded_rows_equal_the_in_process_encoder(tmp_path, tiny_clip_dir):
+def test_the_encoder_actor_gives_the_in_process_encoders_vectors(tmp_path, tiny_clip_dir):
     photos = write_photos(tmp_path, 4)
     out = EncodeBatch(tiny_clip_dir, device="cpu")(decode_batch(_batch(photos), model=tiny_clip_dir))
     assert "pixels" not in out
     encoder = ClipEncoder(tiny_clip_dir, device="cpu")
-    draft = max(encoder.image_size, DecodeLimits().thumbnail_size)
-    expected = encoder.encode_images([read_image_file(p, draft_size=draft).image for p in photos])
-    np.testing.assert_allclose(out["vector"], expected, atol=1e-5)
+    expected = encoder.encode_images([read_image_file(p, draft_size=encoder.image_size).image for p in photos])
+    np.testing.assert_allclose(np.stack([i.vector for i in out["item"]]), expected, atol=1e-5)
+
+
+def test_a_batch_that_fails_to_encode_is_retried_image_by_image(tmp_path, tiny_clip_dir):
+    photos = write_photos(tmp_path, 3)
+    items = [load(Item(uri=str(p)), ClipEncoder(tiny_clip_dir, device="cpu"), DecodeLimits()) for p in photos]
+    items[1].pixels = items[1].pixels[:, :5]  # a tensor of the wrong shape: this one image cannot be encoded
+
+    encode(items, ClipEncoder(tiny_clip_dir, device="cpu"))
+
+    assert [i.status for i in items] == ["ok", "failed", "ok"] and items[1].stage == "encode"
+    assert items[0].vector is not None and items[1].vector is None and items[2].vector is not None
 
 
 def test_writer_commits_in_large_batches_and_counts(tmp_path, tiny_clip_dir):
     photos = write_photos(tmp_path / "p", 5)
-    batch = EncodeBatch(tiny_clip_dir, device="cpu")(decode_batch(_batch([*photos, tmp_path / "x.jpg"]), model=tiny_clip_dir))
+
+    def encoded():
+        batch = EncodeBatch(tiny_clip_dir, device="cpu")(decode_batch(_batch([*photos, tmp_path / "x.jpg"]), model=tiny_clip_dir))
+        return list(batch["item"])
+
     library = ImageLibrary(str(tmp_path / "db"))
     library.ensure(tiny_clip_dir, 16)
-    report = IndexReport(seen=6)
-    writer = RowWriter(library, report, commit_every=100)
-    writer.write(batch)
-    writer.write(batch)  # the same content again: merge-insert skips it
+    report = IndexReport(seen=12)
+    commits = []
+    writer = RowWriter(library, report, commit_every=100, on_commit=lambda n, rows: commits.append((n, rows)))
+    writer.write(encoded())
+    writer.write(encoded())  # the same content again: merge-insert skips it
     writer.close()
     assert (report.indexed, report.skipped, report.failed) == (5, 5, 2) and writer.commits == 1
+    assert commits == [(1, 5)]
     row = library.get(read_image_file(photos[0]).id)
     assert row["tags"] == ["a", "b"] and row["description"] == "d" and row["mtime"].timestamp() == 1.5
     path = write_failures(report, library.db_uri, library.table_name)

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from pipeline.commands.common import UsageError, make_encoder, open_library
-from pipeline.sources import has_image_extension, local_sources
+from pipeline.formats import has_image_extension
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -43,13 +43,13 @@ def copy_sample_photos(target: str | Path) -> list[Path]:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from pipeline.ingest.local import index_sources
+    from pipeline.ingest.index import IndexOptions, index
 
     photos = copy_sample_photos(args.samples)
     print(f"{len(photos)} sample photos in {args.samples}", file=sys.stderr)
     library = open_library(args)
     encoder = make_encoder(args, library)
-    report = index_sources(library, encoder, local_sources([args.samples]))
+    report = index(library, encoder, [args.samples], settings=args.settings, options=IndexOptions(runner="local"))
     for failure in report.failures:
         print(f"failed: {failure.uri}: {failure.reason}", file=sys.stderr)
     print(report.summary())

@@ -1,23 +1,16 @@
 """`index SOURCE...`: add images from files, folders, globs, list files, s3:// and http(s):// URIs.
 
-Small jobs run in process; large ones (or any with --ray-address) run as a Ray Data job
-(pipeline/job). Both runners share the listing, the plan (skip unchanged, --update, --prune),
-decoding, encoding and row building, so they write the same rows.
+The job itself is a library function (pipeline/ingest/index.py); this module parses options, shows
+progress and prints the report.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 from pipeline.commands.common import UsageError, choose_model, open_library, print_json
-
-AUTO_RAY_THRESHOLD = 200  # below this many new images, Ray's startup costs more than it saves
-# On a small CPU-only machine the in-process runner is faster than Ray Data (measured on 2 cores,
-# bf16 ViT-B/32: ~51 img/s in process against 45 img/s for the Ray job on 10,000 images), since Ray's
-# scheduler and object store take cores from the encoder. Ray pays off with GPUs, many cores or nodes.
-AUTO_RAY_MIN_CPUS = 8
+from pipeline.ingest.index import AUTO_RAY_MIN_CPUS, AUTO_RAY_THRESHOLD
 
 
 def register(sub, common) -> None:
@@ -53,114 +46,58 @@ def _check(args: argparse.Namespace) -> None:
             raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
 
 
-def _delete_ids(library, ids: list[str]) -> int:
-    removed = 0
-    for start in range(0, len(ids), 1000):
-        removed += library.delete(ids=ids[start:start + 1000])
-    return removed
-
-
-def _optimize_if_large(library) -> None:
-    """Past the index threshold, fold the new rows into the vector index and compact the commits."""
-    from store import optimize_if_large
-
-    optimized = optimize_if_large(library)
-    if optimized is not None:
-        print(f"optimized {optimized.rows} rows: vector index {optimized.vector_index}, fragments "
-              f"{optimized.fragments_before} -> {optimized.fragments_after} ({optimized.seconds:.1f} s)", file=sys.stderr)
-
-
-def _use_ray(runner: str, address: str | None, new_images: int) -> bool:
-    if runner != "auto":
-        return runner == "ray"
-    if address:
-        return True
-    if new_images < AUTO_RAY_THRESHOLD:
-        return False
-    import torch
-
-    return torch.cuda.is_available() or (os.cpu_count() or 1) >= AUTO_RAY_MIN_CPUS
-
-
 def run_index(args: argparse.Namespace) -> int:
-    from dataclasses import replace
+    from tqdm import tqdm
 
     from pipeline.encoder import ClipEncoder
-    from pipeline.ingest.plan import plan_index
-    from pipeline.ingest.report import write_failures
-    from pipeline.sources import SourceError, list_sources
+    from pipeline.ingest.index import IndexOptions, index
+    from pipeline.ingest.write import COMMIT_EVERY
 
     _check(args)
+    settings = args.settings.but(ray_address=args.ray_address)
     library = open_library(args)
-    model = choose_model(args, library)
-    encoder = ClipEncoder(model, device=args.settings.device, dtype=args.dtype,
+    encoder = ClipEncoder(choose_model(args, library), device=settings.device, dtype=args.dtype,
                           batch_size=args.encode_batch_size or args.batch_size)
-    s3_options = args.settings.storage.pyarrow_options()
+    options = IndexOptions(
+        recursive=args.recursive, update=args.update, prune=args.prune, description=args.description,
+        tags=tuple(args.tag), runner=args.runner, batch_size=encoder.batch_size, dtype=args.dtype,
+        encode_batch_size=args.encode_batch_size, num_encoders=args.num_encoders,
+        commit_every=args.commit_every or COMMIT_EVERY, shared_db=args.shared_db)
+    bar = None
+
+    def on_plan(plan, runner):  # Ray Data draws its own per-stage bars
+        nonlocal bar
+        if runner == "local":
+            bar = tqdm(total=len(plan.todo), unit="img", desc="indexing", file=sys.stderr, disable=None)
+
     try:
-        listing = list_sources(args.paths, recursive=args.recursive, s3_options=s3_options)
-    except SourceError as error:
-        raise UsageError(str(error)) from None
-    if args.description or args.tag:
-        listing.sources = [replace(s, description=args.description or s.description,
-                                   tags=tuple(args.tag) or s.tags) for s in listing.sources]
-    library.ensure(encoder.model_id, encoder.dim)
-    plan = plan_index(listing, library.fingerprints(), update=args.update, prune=args.prune)
-    if plan.replace_ids:
-        _delete_ids(library, plan.replace_ids)
-    address = args.ray_address or args.settings.ray_address
-    use_ray = _use_ray(args.runner, address, len(plan.todo))
-    report = _run_ray(args, library, plan, model, s3_options, address) if use_ray else _run_local(args, library, encoder, plan, s3_options)
-    report.replaced = len(plan.replace_ids)
-    if plan.gone_ids:
-        report.pruned = _delete_ids(library, plan.gone_ids)
-    write_failures(report, library.db_uri, library.table_name)
-    if report.indexed or report.pruned:
-        _optimize_if_large(library)
-    for failure in report.failures:
-        print(f"failed: {failure.uri}: {failure.reason}", file=sys.stderr)
-    if report.error_report:
-        print(f"error report ({report.failed} items): {report.error_report}", file=sys.stderr)
-    if plan.stale:
-        print(f"{len(plan.stale)} changed files left as they were: rerun with --update to re-index them", file=sys.stderr)
-    if report.replaced or report.pruned:
-        print(f"replaced {report.replaced} changed, pruned {report.pruned} gone", file=sys.stderr)
-    if args.json:
-        print_json(report.as_dict())
-    print(report.summary(), file=sys.stderr if args.json else sys.stdout)
+        report = index(library, encoder, args.paths, settings=settings, options=options,
+                       progress=lambda n: bar.update(n) if bar else None, on_plan=on_plan)
+    finally:
+        if bar is not None:
+            bar.close()
+    _print_report(report, json_output=args.json)
     nothing_worked = report.seen > 0 and report.indexed == 0 and report.skipped == 0
     return 1 if nothing_worked else 0
 
 
-def _run_local(args, library, encoder, plan, s3_options):
-    from tqdm import tqdm
-
-    from pipeline.ingest.local import index_sources
-
-    with tqdm(total=len(plan.todo), unit="img", desc="indexing", file=sys.stderr, disable=None) as bar:
-        report = index_sources(library, encoder, plan.todo, batch_size=encoder.batch_size, progress=bar.update, limits=args.settings.limits,
-                               s3_options=s3_options)
-    report.seen = plan.seen
-    report.skipped += plan.unchanged + plan.duplicates + len(plan.stale)
-    report.stale = len(plan.stale)
-    return report
-
-
-def _run_ray(args, library, plan, model, s3_options, address):
-    from pipeline.job import run as job
-
-    options = job.JobOptions(model=model, device=args.settings.device, dtype=args.dtype, limits=args.settings.limits,
-                             encode_batch_size=args.encode_batch_size, num_encoders=args.num_encoders,
-                             commit_every=args.commit_every or job.COMMIT_EVERY, shared_db=args.shared_db,
-                             s3_options=s3_options)
-    started = job.connect(address, verbose=args.verbose)
-    try:
-        report = job.run_job(library, plan, options)
-    except job.JobError as error:
-        raise UsageError(str(error)) from None
-    finally:
-        if started:  # a Ray we only joined (cluster, notebook, test session) is left running
-            import ray
-
-            ray.shutdown()
-    job.print_stage_summary(report, plan)
-    return report
+def _print_report(report, json_output: bool) -> None:
+    for failure in report.failures:
+        print(f"failed: {failure.uri}: {failure.reason}", file=sys.stderr)
+    if report.error_report:
+        print(f"error report ({report.failed} items): {report.error_report}", file=sys.stderr)
+    if report.stale:
+        print(f"{report.stale} changed files left as they were: rerun with --update to re-index them", file=sys.stderr)
+    if report.replaced or report.pruned:
+        print(f"replaced {report.replaced} changed, pruned {report.pruned} gone", file=sys.stderr)
+    if report.optimized:
+        o = report.optimized
+        print(f"optimized {o['rows']} rows: vector index {o['vector_index']}, fragments "
+              f"{o['fragments_before']} -> {o['fragments_after']} ({o['seconds']:.1f} s)", file=sys.stderr)
+    rates = report.stage_rates(report.stage_counts())
+    if rates and report.runner == "ray":
+        print("per worker busy time: " + ", ".join(f"{stage} {rate:.0f} img/s" for stage, rate in rates.items()),
+              file=sys.stderr)
+    if json_output:
+        print_json(report.as_dict())
+    print(report.summary(), file=sys.stderr if json_output else sys.stdout)

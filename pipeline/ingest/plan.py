@@ -1,7 +1,7 @@
 """List stage, on the driver: diff the listed sources against the table before any byte is read.
 
 Shared by both runners so `--runner ray` and `--runner local` index the same files:
-- a known uri with the same size and mtime is skipped unread (rclip's rule, `indexer.unchanged`);
+- a known uri with the same size and mtime is skipped unread (rclip's rule, `unchanged`);
 - a known uri whose size or mtime changed is left alone, unless `update`: then its old row is
   deleted before the job and the file is indexed again (a crash in between only means the rerun
   sees it as new);
@@ -11,9 +11,21 @@ Shared by both runners so `--runner ray` and `--runner local` index the same fil
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
-from pipeline.ingest.local import unchanged
 from pipeline.sources import Listing, Source
+
+
+def unchanged(source: Source, fingerprints: dict) -> bool:
+    """Same uri, size and mtime as the stored row: skip without reading the bytes (as rclip does)."""
+    known = fingerprints.get(source.uri)
+    if known is None or source.size is None or source.mtime is None:
+        return False
+    size, mtime, _ = known
+    if size != source.size or mtime is None:
+        return False
+    stored = mtime.timestamp() if isinstance(mtime, datetime) else float(mtime)
+    return abs(stored - source.mtime) < 1e-3
 
 
 @dataclass

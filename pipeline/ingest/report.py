@@ -27,11 +27,21 @@ class IndexReport:
     stale: int = 0  # changed files left alone (counted in skipped; --update re-indexes them)
     nodes: dict[str, int] = field(default_factory=dict)  # Ray node id -> images decoded there
     error_report: str | None = None  # where the failures were written
+    runner: str = ""  # "local" or "ray"
+    todo: int = 0  # files the stages were run on (the rest were skipped unread)
+    optimized: dict | None = None  # what the post-job optimize did (store.OptimizeReport.to_dict)
 
     def stage_rates(self, counts: dict[str, int]) -> dict[str, float]:
         """Images per second of busy time per stage (per worker: add workers for the stage's total)."""
         return {stage: round(counts.get(stage, 0) / seconds, 1)
                 for stage, seconds in self.stage_seconds.items() if seconds > 0}
+
+    def stage_counts(self) -> dict[str, int]:
+        """How many images each stage handled, to turn stage seconds into images/s."""
+        failed_read = sum(1 for f in self.failures if f.stage == "read")
+        encoded = self.indexed + sum(1 for f in self.failures if f.stage == "encode")
+        return {"read": self.todo, "decode": self.todo - failed_read,
+                "encode": max(encoded, self.indexed), "write": self.indexed}
 
     def fail(self, uri: str, stage: str, reason: str) -> None:
         self.failed += 1
@@ -56,6 +66,7 @@ class IndexReport:
             "failures": [f.__dict__ for f in self.failures],
             "replaced": self.replaced, "pruned": self.pruned, "stale": self.stale,
             "nodes": dict(self.nodes), "error_report": self.error_report,
+            "runner": self.runner, "optimized": self.optimized,
         }
 
 

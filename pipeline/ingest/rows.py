@@ -1,35 +1,27 @@
-"""Build the library row for one decoded image: shared by the in-process and the Ray indexers."""
+"""The library row for one encoded Item: the only place image rows are built."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
-from pipeline.images import DecodedImage
+from pipeline.ingest.item import Item
 
 
-def image_row(
-    decoded: DecodedImage,
-    vector: np.ndarray,
-    *,
-    description: str = "",
-    tags: tuple[str, ...] | list[str] = (),
-    mtime: float | None = None,
-    attributes: dict[str, Any] | None = None,
-) -> dict[str, Any]:
+def item_row(item: Item) -> dict[str, Any]:
+    decoded = item.decoded
+    assert decoded is not None and item.vector is not None, "only encoded items become rows"
     return {
         "id": decoded.id,
-        "uri": decoded.uri,
-        "file_name": decoded.file_name,
-        "description": description,
-        "tags": list(tags),
+        "uri": item.uri,
+        "file_name": item.name or decoded.file_name,
+        "description": item.description,
+        "tags": list(item.tags),
         "width": decoded.width,
         "height": decoded.height,
         "format": decoded.format,
         "file_size": decoded.file_size,
-        "mtime": mtime,
-        "attributes": attributes,
+        "mtime": item.mtime,
+        "attributes": item.attributes,
         "thumbnail": decoded.thumbnail,
-        "vector": vector,
+        "vector": item.vector,
     }

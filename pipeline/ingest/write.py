@@ -1,49 +1,52 @@
-"""Write stage, on the driver: encoded batches -> rows -> one merge-insert commit per many rows.
+"""The writer: items in, rows committed in large merge-insert commits, every item counted once.
 
-Commits are large (thousands of rows, never one version per image) and each is durable, so a
-crashed job loses at most the rows since the last commit; the rerun finds the rest. Merge-insert
-skips ids already in the table, so a rerun or a duplicate file never makes a second row.
+One commit policy for every entry point: rows are held until `commit_every` of them are pending
+(or the writer closes), so a bulk job makes few versions and fragments and an upload makes one.
+Each commit is durable, so a crashed job loses at most the rows since the last commit; the rerun
+finds the rest. Merge-insert skips ids already in the table, so a rerun or a duplicate file never
+makes a second row.
 """
 
 from __future__ import annotations
 
-import json
-import math
 import time
 from collections import Counter
+from typing import Callable, Iterable
 
-import numpy as np
-
-from pipeline.images import DecodedImage
+from pipeline.ingest.item import FAILED, SKIPPED, Item
 from pipeline.ingest.report import IndexReport
-from pipeline.ingest.rows import image_row
+from pipeline.ingest.rows import item_row
 from store import ImageLibrary
 
-COMMIT_EVERY = 4096  # rows per table version: few versions, bounded driver memory (~50 MB of thumbnails)
+COMMIT_EVERY = 4096  # rows per table version: few versions, bounded memory (~50 MB of thumbnails)
 
 
 class RowWriter:
-    """Feed it encoded batches (`write`), then `close()`; counts go into `report`."""
+    """Feed it items (`write`), then `close()`; counts and stage times go into `report`."""
 
-    def __init__(self, library: ImageLibrary, report: IndexReport, commit_every: int = COMMIT_EVERY):
+    def __init__(self, library: ImageLibrary, report: IndexReport, commit_every: int = COMMIT_EVERY,
+                 on_commit: Callable[[int, int], None] | None = None):
         self.library, self.report, self.commit_every = library, report, max(1, commit_every)
+        self.on_commit = on_commit  # (commits so far, rows indexed so far), after each durable commit
         self.pending: list[dict] = []
+        self.written: list[Item] = []  # items whose rows went into a commit
         self.nodes: Counter = Counter()  # decode work per Ray node id
         self.commits = 0
 
-    def write(self, batch: dict) -> None:
+    def write(self, items: Iterable[Item]) -> None:
         report, stage = self.report, self.report.stage_seconds
-        for key in ("read_s", "decode_s", "encode_s"):
-            if key in batch:
-                stage[key[:-2]] = stage.get(key[:-2], 0.0) + float(np.sum(batch[key]))
-        for i, status in enumerate(batch["status"]):
-            self.nodes[str(batch["node"][i])] += 1
-            if status == "skipped":
+        for item in items:
+            for name, seconds in item.seconds.items():
+                stage[name] = stage.get(name, 0.0) + seconds
+            if item.node:
+                self.nodes[item.node] += 1
+            if item.status == SKIPPED:
                 report.skipped += 1
-            elif status == "failed":
-                report.fail(str(batch["uri"][i]), str(batch["stage"][i]), str(batch["reason"][i]))
+            elif item.status == FAILED:
+                report.fail(item.uri, item.stage, item.reason)
             else:
-                self.pending.append(_row(batch, i))
+                self.pending.append(item_row(item))
+                self.written.append(item)
         if len(self.pending) >= self.commit_every:
             self.flush()
 
@@ -54,21 +57,12 @@ class RowWriter:
         result = self.library.add(self.pending)
         self.report.stage_seconds["write"] = self.report.stage_seconds.get("write", 0.0) + time.perf_counter() - t0
         self.report.indexed += result.inserted
-        self.report.skipped += result.skipped  # the same content twice within this job
+        self.report.skipped += result.skipped  # the same content twice within this job, or a racing writer
         self.pending = []
         self.commits += 1
+        if self.on_commit:
+            self.on_commit(self.commits, self.report.indexed)
 
     def close(self) -> None:
         self.flush()
-
-
-def _row(batch: dict, i: int) -> dict:
-    decoded = DecodedImage(
-        uri=str(batch["uri"][i]), image=None, id=str(batch["id"][i]), file_name=str(batch["file_name"][i]),
-        width=int(batch["width"][i]), height=int(batch["height"][i]), format=str(batch["format"][i]),
-        file_size=int(batch["file_size"][i]), thumbnail=batch["thumbnail"][i],
-    )
-    mtime = float(batch["mtime"][i])
-    return image_row(decoded, batch["vector"][i], description=str(batch["description"][i]),
-                     tags=json.loads(str(batch["tags"][i]) or "[]"),
-                     mtime=None if math.isnan(mtime) else mtime)
+        self.report.nodes.update(self.nodes)

@@ -1,4 +1,4 @@
-"""Encoder stage: an actor holding one ClipEncoder turns ready uint8 pixels into vectors.
+"""Encoder stage of the Ray job: an actor holding one ClipEncoder runs the core's `encode`.
 
 One actor per GPU (num_gpus=1, fp16 by default); without GPUs, CPU actors whose torch threads share
 the cores. No JPEG work happens here: the decode tasks did it.
@@ -6,24 +6,35 @@ the cores. No JPEG work happens here: the decode tasks did it.
 
 from __future__ import annotations
 
-import logging
-import time
+import os
+from dataclasses import dataclass
 
 import numpy as np
 
-from store.errors import one_line
+from pipeline.ingest.stages import encode
+from pipeline.job.decode import pack, unpack
 
-log = logging.getLogger(__name__)
+
+@dataclass(frozen=True)
+class CrashOnBatch:
+    """A deterministic fault for the crash tests: the actor that encodes the `batch`-th batch it is
+    given exits its process, once per job (the marker file records that it happened)."""
+
+    batch: int
+    marker: str
+
+    def maybe_crash(self, batches_seen: int) -> None:
+        if batches_seen == self.batch and not os.path.exists(self.marker):
+            with open(self.marker, "w") as out:
+                out.write(f"{os.getpid()}\n")
+            os._exit(1)
 
 
 class EncodeBatch:
-    """Callable class for `Dataset.map_batches`: adds `vector` (n, dim) and drops `pixels`.
-
-    Only rows with status "ok" are encoded. If a batch fails, its images are retried one by one so
-    a single bad tensor fails alone (status "failed", stage "encode")."""
+    """Callable class for `Dataset.map_batches`: fills each live item's vector and drops the pixels."""
 
     def __init__(self, model: str, device: str = "auto", dtype: str = "auto", batch_size: int = 64,
-                 threads: int | None = None):
+                 threads: int | None = None, crash: CrashOnBatch | None = None):
         from pipeline.encoder import ClipEncoder
 
         if threads:
@@ -32,28 +43,13 @@ class EncodeBatch:
             torch.set_num_threads(threads)
         self.encoder = ClipEncoder(model, device=device, dtype=dtype, batch_size=batch_size)
         self.encoder.model  # load now: the first batch should not pay for it, and errors surface early
+        self.crash, self.batches = crash, 0
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        t0 = time.perf_counter()
-        pixels = batch.pop("pixels")
-        status = np.array(batch["status"], dtype=object)
-        n = len(status)
-        vectors = np.zeros((n, self.encoder.dim), dtype=np.float32)
-        ok = np.flatnonzero(status == "ok")
-        if ok.size:
-            try:
-                vectors[ok] = self.encoder.encode_prepared(pixels[ok])
-            except Exception as error:  # noqa: BLE001 - isolate the culprit below
-                log.warning("batch encode failed (%s); retrying images one by one", error)
-                stage, reason = (np.array(batch[k], dtype=object) for k in ("stage", "reason"))
-                for i in ok:
-                    try:
-                        vectors[i] = self.encoder.encode_prepared(pixels[i:i + 1])[0]
-                    except Exception as one:  # noqa: BLE001
-                        status[i], stage[i] = "failed", "encode"
-                        reason[i] = one_line(one)
-                batch["stage"], batch["reason"] = stage, reason
-        batch["status"] = status
-        batch["vector"] = vectors
-        batch["encode_s"] = np.full(n, (time.perf_counter() - t0) / max(ok.size, 1)) * (status == "ok")
-        return batch
+        self.batches += 1
+        if self.crash:
+            self.crash.maybe_crash(self.batches)
+        items = unpack(batch)
+        encode(items, self.encoder)
+        column = pack(items, (0,), np.uint8)["item"]
+        return {"item": column}

@@ -1,10 +1,11 @@
-"""Build and run the Ray Data indexing job: list -> read+decode (CPU tasks) -> encode (actor pool) -> write.
+"""The Ray Data executor of the ingestion core: read+decode (CPU tasks) -> encode (actor pool) -> write.
 
-    connect(address)                 start a local Ray (loopback, small object store) or join a cluster
-    run_job(library, plan, options)  -> IndexReport
+    connect(address)                               start a local Ray (loopback) or join a cluster
+    run_job(writer, plan, options, known)          push plan.todo through the core's stages
 
-The driver plans (pipeline/job/plan.py), streams batches out of the encoder pool and writes them
-in large commits (pipeline/job/write.py). Ray Data's progress bars show each stage while it runs.
+The stages are the core's (pipeline/ingest/stages.py); planning happens before (ingest/plan.py),
+and the driver feeds the encoded items to the core's writer (ingest/write.py), which commits in
+large batches. Ray Data's progress bars show each stage while it runs.
 """
 
 from __future__ import annotations
@@ -13,18 +14,15 @@ import json
 import logging
 import math
 import os
-import sys
-import time
 from dataclasses import dataclass
-
 
 from pipeline.errors import BadInputError
 from pipeline.images import DecodeLimits
-from pipeline.job.decode import decode_batch, id_keys
-from pipeline.job.encode import EncodeBatch
+from pipeline.ingest.known import KnownIds
 from pipeline.ingest.plan import Plan
 from pipeline.ingest.write import COMMIT_EVERY, RowWriter
-from pipeline.ingest.report import IndexReport
+from pipeline.job.decode import decode_batch, unpack
+from pipeline.job.encode import CrashOnBatch, EncodeBatch
 from store import ImageLibrary
 
 log = logging.getLogger(__name__)
@@ -61,6 +59,7 @@ class JobOptions:
     shared_db: bool = False  # a local database path that every node mounts
     limits: DecodeLimits | None = None
     s3_options: dict | None = None  # pyarrow S3FileSystem options for s3:// sources
+    crash: CrashOnBatch | None = None  # fault injection for the crash tests
 
 
 def _is_loopback(address: str) -> bool:
@@ -135,7 +134,7 @@ def _input_blocks(plan: Plan):
     return [table.slice(start, ROWS_PER_BLOCK) for start in range(0, table.num_rows, ROWS_PER_BLOCK)]
 
 
-def build_dataset(plan: Plan, options: JobOptions):
+def build_dataset(plan: Plan, options: JobOptions, known: KnownIds):
     """The lazy Dataset: decode tasks then the encoder actor pool. Nothing runs until consumed."""
     import ray
 
@@ -145,47 +144,24 @@ def build_dataset(plan: Plan, options: JobOptions):
         decode_batch, batch_size=options.decode_batch_size, batch_format="numpy", num_cpus=1,
         max_retries=DECODE_TASK_RETRIES,
         fn_kwargs=dict(model=options.model, limits=options.limits or DecodeLimits(),
-                       known_ids=id_keys(plan.known_ids), s3_options=options.s3_options),
+                       known_ids=known, s3_options=options.s3_options),
     )
     ds = ds.map_batches(
         EncodeBatch, batch_size=layout["batch_size"], batch_format="numpy",
         compute=ray.data.ActorPoolStrategy(size=layout["size"]),
         num_gpus=layout["num_gpus"], num_cpus=layout["num_cpus"], memory=ENCODER_MEMORY_BYTES, **ENCODER_RESTARTS,
         fn_constructor_kwargs=dict(model=options.model, device=options.device, dtype=options.dtype,
-                                   batch_size=layout["batch_size"], threads=layout["threads"]),
+                                   batch_size=layout["batch_size"], threads=layout["threads"], crash=options.crash),
     )
     return ds, layout
 
 
-def run_job(library: ImageLibrary, plan: Plan, options: JobOptions) -> IndexReport:
-    """Index plan.todo with Ray Data into `library` (created for the model if missing)."""
-    report = IndexReport(seen=plan.seen, skipped=plan.unchanged + plan.duplicates + len(plan.stale),
-                         stale=len(plan.stale))
-    started = time.perf_counter()
-    check_cluster(library, options.shared_db)
-    if plan.todo:
-        ds, layout = build_dataset(plan, options)
-        log.info("encoders: %s", layout)
-        writer = RowWriter(library, report, options.commit_every)
-        for batch in ds.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=2):
-            writer.write(batch)
-        writer.close()
-        report.nodes = {k: v for k, v in writer.nodes.items()}
-    report.seconds = time.perf_counter() - started
-    return report
-
-
-def stage_counts(report: IndexReport, plan: Plan) -> dict[str, int]:
-    """How many images each stage handled, to turn stage seconds into images/s."""
-    failed_read = sum(1 for f in report.failures if f.stage == "read")
-    encoded = report.indexed + sum(1 for f in report.failures if f.stage == "encode")
-    return {"read": len(plan.todo), "decode": len(plan.todo) - failed_read,
-            "encode": max(encoded, report.indexed), "write": report.indexed}
-
-
-def print_stage_summary(report: IndexReport, plan: Plan, file=None) -> None:
-    file = file or sys.stderr
-    rates = report.stage_rates(stage_counts(report, plan))
-    if rates:
-        parts = [f"{stage} {rate:.0f} img/s" for stage, rate in rates.items()]
-        print("per worker busy time: " + ", ".join(parts), file=file)
+def run_job(writer: RowWriter, plan: Plan, options: JobOptions, known: KnownIds) -> None:
+    """Push plan.todo through the stages on Ray Data; the driver feeds the encoded items to `writer`."""
+    check_cluster(writer.library, options.shared_db)
+    if not plan.todo:
+        return
+    ds, layout = build_dataset(plan, options, known)
+    log.info("encoders: %s", layout)
+    for batch in ds.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=2):
+        writer.write(unpack(batch))
