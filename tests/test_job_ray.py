@@ -2,11 +2,9 @@
 
 import json
 import os
-import random
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -66,112 +64,79 @@ def test_ray_job_writes_the_local_runners_rows_and_reports_failures(tmp_path, ti
     assert str(photos[1]) not in {r["uri"] for r in rows.values()}
 
 
-def _driver(command, log):
-    """The index command as its own process group (so SIGKILL takes the whole driver), stderr to `log`."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
-    with open(log, "w") as err:
-        return subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err,
-                                start_new_session=True)
+# A driver script that kills its own process right after its Nth durable commit: the crash lands at a
+# counted event, never at a moment chosen by sleeping.
+_KILLED_DRIVER = """
+import os, signal, sys
+from pipeline.encoder import ClipEncoder
+from pipeline.ingest.index import IndexOptions, index
+from pipeline.settings import Settings
+
+photos, db, model, address, kill_after = sys.argv[1:6]
+
+def on_commit(commits, rows):
+    if commits == int(kill_after):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+settings = Settings(db=db, model=model, ray_address=address)
+library = settings.open_library()
+index(library, ClipEncoder(model, device="cpu"), [photos], settings=settings,
+      options=IndexOptions(runner="ray", commit_every=8, encode_batch_size=4, on_commit=on_commit))
+"""
 
 
-def _rows_now(db) -> int:
-    return ImageLibrary(str(db)).count() if (db / "images.lance").exists() else 0
+def _run_driver(tmp_path, db, model, address, kill_after):
+    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+    return subprocess.run([sys.executable, "-c", _KILLED_DRIVER, str(tmp_path / "photos"), str(db), model, address,
+                           str(kill_after)], env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
 
 
-def _versions(db) -> int:
-    """Table versions committed so far (one manifest file each): cheap enough to poll."""
-    folder = db / "images.lance" / "_versions"
-    return len(os.listdir(folder)) if folder.exists() else 0
-
-
-def _wait_for(condition, driver, what, timeout=180):
-    deadline = time.time() + timeout
-    while not condition():
-        assert driver.poll() is None, f"the driver ended before {what}"
-        assert time.time() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-
-
-def _finish(command):
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
-    finished = subprocess.run([*command, "--json"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert finished.returncode == 0, finished.stderr[-2000:]
-    return json.loads(finished.stdout)
+def _rows(db) -> list[str]:
+    return ImageLibrary(str(db)).query(select=["id"], limit=None)["id"].to_pylist() if (db / "images.lance").exists() else []
 
 
 def _assert_each_valid_image_once(db, photos):
-    rows = ImageLibrary(str(db)).query(select=["id"], limit=None)["id"].to_pylist()
+    rows = _rows(db)
     assert len(rows) == len(set(rows)), "duplicate rows"
     assert set(rows) == {content_id(p.read_bytes()) for p in photos}
 
 
-def test_driver_killed_at_several_points_then_rerun_holds_each_valid_image_once(tmp_path, tiny_clip_dir, ray_session):
-    """SIGKILL the driver at seeded random moments after the job starts and after a commit, and
-    right after a commit; every rerun resumes, and the last leaves exactly the valid images, once each."""
-    photos = write_photos(tmp_path / "photos", 240, size=(640, 480))
+def test_a_driver_killed_after_its_nth_commit_resumes_on_rerun_with_each_valid_image_once(tmp_path, tiny_clip_dir, ray_session):
+    """The driver is SIGKILLed right after commit 1, 1 and 2 of three runs in a row (other batches
+    are in flight each time); every kill leaves only whole commits, and the final run completes."""
+    photos = write_photos(tmp_path / "photos", 300, size=(320, 240))
     broken = write_broken_files(tmp_path / "photos")
-    db, log = tmp_path / "db", tmp_path / "driver.log"
-    command = [sys.executable, "-m", "pipeline", "index", str(tmp_path / "photos"), "--db", str(db),
-               "--model", tiny_clip_dir, "--runner", "ray", "--ray-address", ray_session,
-               "--commit-every", "8", "--encode-batch-size", "4"]
-    rng = random.Random(6)
-    # (what to wait for, then a seeded random pause): the job's start, or its first new commit.
-    kill_points = [("commit", 0.0), ("start", rng.uniform(0.3, 2.0)), ("commit", rng.uniform(0.05, 0.5))]
-    mid_job = 0
-    for point, delay in kill_points:
-        before, versions = _rows_now(db), _versions(db)  # a new version may only be ensure()'s: count rows
-        driver = _driver(command, log)
-        if point == "commit":
-            _wait_for(lambda: _versions(db) != versions and _rows_now(db) > before, driver, "a commit")
-        else:
-            _wait_for(lambda: "Starting execution of Dataset" in log.read_text(errors="replace"), driver, "the job's start")
-        time.sleep(delay)
-        assert driver.poll() is None, f"the job ended before the kill {delay:.2f} s after a {point}"
-        os.killpg(driver.pid, signal.SIGKILL)
-        driver.wait()
-        partial = _rows_now(db)
-        # A random kill may land after the last commit, before the driver reports: still a crash.
-        assert before <= partial <= len(photos), f"killed {delay:.2f} s after a {point}: {partial} rows"
-        mid_job += 0 < partial < len(photos)
-        rows = ImageLibrary(str(db)).query(select=["id"], limit=None)["id"].to_pylist() if partial else []
-        assert len(rows) == len(set(rows)), f"duplicates after the kill {delay:.2f} s after a {point}"
-    assert mid_job, "no kill left a partly written table"
-
-    report = _finish(command)
-    assert report["seen"] == report["indexed"] + report["skipped"] + report["failed"] == len(photos) + len(broken)
-    assert report["indexed"] == len(photos) - partial and report["failed"] == len(broken)
+    db = tmp_path / "db"
+    stored = 0
+    for kill_after in (1, 1, 2):
+        killed = _run_driver(tmp_path, db, tiny_clip_dir, ray_session, kill_after)
+        assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+        rows = _rows(db)
+        assert len(rows) == len(set(rows)), f"duplicates after the kill after commit {kill_after}"
+        assert stored < len(rows) < len(photos), f"the kill after commit {kill_after} was not mid-job: {len(rows)} rows"
+        stored = len(rows)
+    finished = _run_driver(tmp_path, db, tiny_clip_dir, ray_session, kill_after=0)
+    assert finished.returncode == 0, finished.stderr[-2000:]
     _assert_each_valid_image_once(db, photos)
+    assert len(photos) > stored and len(broken) > 0
 
 
-def _alive_encoder_pids() -> list[int]:
-    """PIDs of the job's encoder actors, from the GCS actor table. (ray.util.state.list_actors says
-    the same but needs the dashboard, which the session Ray runs without.)"""
-    import ray
+def test_an_encoder_actor_that_dies_mid_job_is_restarted_and_the_job_completes_without_duplicates(tmp_path, tiny_clip_dir, ray_session):
+    from pipeline.encoder import ClipEncoder
+    from pipeline.ingest.index import IndexOptions, index
+    from pipeline.job.encode import CrashOnBatch
 
-    return [a["Pid"] for a in ray._private.state.actors().values()
-            if a["State"] == "ALIVE" and "EncodeBatch" in a["ActorClassName"] and a["Pid"]]
-
-
-def test_a_killed_encoder_actor_is_restarted_and_the_job_completes_without_duplicates(tmp_path, tiny_clip_dir, ray_session):
-    photos = write_photos(tmp_path / "photos", 240, size=(640, 480))
+    photos = write_photos(tmp_path / "photos", 96, size=(320, 240))
     broken = write_broken_files(tmp_path / "photos")
-    db, log = tmp_path / "db", tmp_path / "driver.log"
-    command = [sys.executable, "-m", "pipeline", "index", str(tmp_path / "photos"), "--db", str(db),
-               "--model", tiny_clip_dir, "--runner", "ray", "--ray-address", ray_session,
-               "--commit-every", "8", "--encode-batch-size", "4", "--json"]
-    driver = _driver(command[:-1], log)  # stdout is not needed: the table and a rerun tell the outcome
-    _wait_for(lambda: _versions(db) > 2 and _rows_now(db) > 0, driver, "the first commit")  # create, key, rows
-    victims = _alive_encoder_pids()
-    assert victims, "no encoder actor alive mid-job"
-    for pid in victims:
-        os.kill(pid, signal.SIGKILL)
-    assert _rows_now(db) < len(photos), "the encoder was killed after the job's last commit"
-    assert driver.wait(timeout=300) == 0, log.read_text(errors="replace")[-3000:]
-    stored = _rows_now(db)
-    assert stored == len(photos), f"{stored} rows after the job, {len(photos)} valid images"
+    db, marker = tmp_path / "db", tmp_path / "encoder-crashed"
+    library = ImageLibrary(str(db))
+    options = IndexOptions(runner="ray", commit_every=8, encode_batch_size=4,
+                           crash=CrashOnBatch(batch=3, marker=str(marker)))  # its third batch, once
+    report = index(library, ClipEncoder(tiny_clip_dir, device="cpu"), [str(tmp_path / "photos")], options=options)
+    assert marker.exists(), "the encoder actor did not crash"
+    assert (report.seen, report.indexed, report.skipped, report.failed) == \
+        (len(photos) + len(broken), len(photos), 0, len(broken))
     _assert_each_valid_image_once(db, photos)
-    report = _finish(command[:-1])  # nothing left to do: every image is already there exactly once
-    assert (report["indexed"], report["skipped"], report["failed"]) == (0, len(photos), len(broken))
 
 
 def test_s3_sources_and_s3_database_through_moto(tmp_path, tiny_clip_dir, ray_session, capsys, monkeypatch):
