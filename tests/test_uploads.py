@@ -76,3 +76,39 @@ def test_uploads_obey_the_same_size_and_pixel_limits_as_indexing(encoder, tmp_pa
     assert outcomes[0].reason.startswith("file too large") and outcomes[1].reason.startswith("image too large")
     assert not (tmp_path / "media").exists() or not os.listdir(tmp_path / "media")
     assert not library.exists() or library.count() == 0
+
+
+_PEAK_MEMORY_SCRIPT = """
+import io, resource, sys
+from PIL import Image
+from pipeline.encoder import ClipEncoder
+from pipeline.uploads import INDEXED, index_uploads
+from store import ImageLibrary
+
+model, db, media, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+def png(i):
+    buffer = io.BytesIO()
+    Image.new("RGB", (6000, 6000), (i * 20, 100, 200)).save(buffer, "PNG")
+    return buffer.getvalue()
+files = [(f"big{i}.png", png(i)) for i in range(n)]  # 36 MP each: 108 MB decoded, a few KB as PNG
+library, encoder = ImageLibrary(db), ClipEncoder(model, device="cpu")
+index_uploads(library, encoder, [("warm.png", png(99))], media=media)  # load everything once
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+outcomes = index_uploads(library, encoder, files, media=media)
+assert all(o.status == INDEXED for o in outcomes), outcomes
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)
+"""
+
+
+@pytest.mark.slow
+def test_uploads_stream_so_memory_does_not_grow_with_the_number_of_large_images(tmp_path, tiny_clip_dir):
+    """8 uploads of 36-megapixel PNGs: held together they would take ~860 MB of pixels; streamed, the
+    peak grows by about one image's worth."""
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, "-c", _PEAK_MEMORY_SCRIPT, tiny_clip_dir, str(tmp_path / "db"),
+                          str(tmp_path / "media"), "8"], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    growth_mb = int(run.stdout.strip().splitlines()[-1])
+    assert growth_mb < 400, f"peak memory grew by {growth_mb} MB for 8 large uploads"
