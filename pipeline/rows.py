@@ -32,4 +32,5 @@ def image_row(
         "attributes": attributes,
         "thumbnail": decoded.thumbnail,
         "vector": vector,
+        **decoded.metadata,  # photo columns (taken_at, camera, GPS, place), all nullable
     }

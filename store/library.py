@@ -22,7 +22,7 @@ from store.schema import METADATA_COLUMNS, image_schema, rows_to_table, schema_m
 
 DEFAULT_DB = "./data/lancedb"
 DEFAULT_TABLE = "images"
-SORTABLE_COLUMNS = ("indexed_at", "file_name", "file_size", "width", "height", "format", "uri", "id", "mtime")
+SORTABLE_COLUMNS = ("indexed_at", "file_name", "file_size", "width", "height", "format", "uri", "id", "mtime", "taken_at")
 
 T = TypeVar("T")
 
@@ -272,7 +272,7 @@ class ImageLibrary:
     def get_many(self, ids: Sequence[str], with_thumbnail: bool = False, with_vector: bool = False) -> list[dict]:
         if not ids:
             return []
-        columns = _columns(with_thumbnail, with_vector)
+        columns = _columns(self.table, with_thumbnail, with_vector)
         rows = self.table.search().where(id_filter(ids)).select(columns).limit(len(ids)).to_arrow()
         return rows.to_pylist()
 
@@ -336,7 +336,7 @@ class ImageLibrary:
 
     def _vector_query(self, query, k, predicate, with_thumbnail, with_vector, plan) -> pa.Table:
         builder = self.table.search(query).distance_type("cosine").limit(k)
-        builder = builder.select(_columns(with_thumbnail, with_vector) + ["_distance"])
+        builder = builder.select(_columns(self.table, with_thumbnail, with_vector) + ["_distance"])
         if plan is None:
             builder = builder.bypass_vector_index()
         else:
@@ -359,7 +359,7 @@ class ImageLibrary:
 
         if order_by not in SORTABLE_COLUMNS:
             raise LibraryError(f"cannot sort by {order_by!r}: choose one of {', '.join(SORTABLE_COLUMNS)}")
-        builder = self.table.search().select(_columns(with_thumbnail, False))
+        builder = self.table.search().select(_columns(self.table, with_thumbnail, False))
         if where:
             self.validate_filter(where)
             builder = builder.where(where)
@@ -370,7 +370,7 @@ class ImageLibrary:
 
     def query(self, where: str | None = None, select: Sequence[str] | None = None, limit: int | None = 100) -> pa.Table:
         """Read-only filtered projection (the CLI's `query --where/--select`)."""
-        columns = list(select) if select else list(METADATA_COLUMNS)
+        columns = list(select) if select else _columns(self.table, False, False)
         unknown = [c for c in columns if c not in self.table.schema.names]
         if unknown:
             raise LibraryError(f"unknown column(s): {', '.join(unknown)}; have {', '.join(self.table.schema.names)}")
@@ -445,8 +445,9 @@ class ImageLibrary:
         return total
 
 
-def _columns(with_thumbnail: bool, with_vector: bool) -> list[str]:
-    columns = list(METADATA_COLUMNS)
+def _columns(table, with_thumbnail: bool, with_vector: bool) -> list[str]:
+    names = set(table.schema.names)  # a table from before the photo columns still opens and reads
+    columns = [c for c in METADATA_COLUMNS if c in names]
     if with_thumbnail:
         columns.append("thumbnail")
     if with_vector:

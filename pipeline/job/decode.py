@@ -66,7 +66,8 @@ def decode_batch(batch: dict[str, np.ndarray], *, model: str, limits: DecodeLimi
     uris = [str(u) for u in batch["uri"]]
     n = len(uris)
     out: dict[str, list] = {k: [] for k in ("status", "stage", "reason", "id", "file_name", "format",
-                                             "width", "height", "file_size", "thumbnail")}
+                                             "width", "height", "file_size", "thumbnail",
+                                             "metadata_json")}
     images: list = []
     read_s = decode_s = 0.0
     for uri in uris:
@@ -89,7 +90,8 @@ def decode_batch(batch: dict[str, np.ndarray], *, model: str, limits: DecodeLimi
         for key, value in (("status", status), ("stage", stage), ("reason", decoded.error or ""),
                            ("id", decoded.id), ("file_name", decoded.file_name), ("format", decoded.format),
                            ("width", decoded.width), ("height", decoded.height),
-                           ("file_size", decoded.file_size), ("thumbnail", decoded.thumbnail)):
+                           ("file_size", decoded.file_size), ("thumbnail", decoded.thumbnail),
+                           ("metadata_json", json.dumps(decoded.metadata))):
             out[key].append(value)
     t0 = time.perf_counter()
     prepared = prep.prepare_images(images)

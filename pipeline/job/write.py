@@ -67,6 +67,7 @@ def _row(batch: dict, i: int) -> dict:
         uri=str(batch["uri"][i]), image=None, id=str(batch["id"][i]), file_name=str(batch["file_name"][i]),
         width=int(batch["width"][i]), height=int(batch["height"][i]), format=str(batch["format"][i]),
         file_size=int(batch["file_size"][i]), thumbnail=batch["thumbnail"][i],
+        metadata=json.loads(str(batch["metadata_json"][i])),
     )
     mtime = float(batch["mtime"][i])
     return image_row(decoded, batch["vector"][i], description=str(batch["description"][i]),
