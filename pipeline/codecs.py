@@ -69,7 +69,7 @@ def decode_raw(data: bytes, format_name: str, max_pixels: int) -> tuple[Image.Im
     except Exception as exc:  # noqa: BLE001 - rawpy's LibRawError family and OSError for damaged files
         reason = str(exc).strip() or type(exc).__name__
         return None, None, f"unsupported or corrupt {format_name} RAW data: {reason}"
-    return picture, _tiff_exif_source(data) or picture, None
+    return picture, tiff_exif_source(data) or picture, None
 
 
 def _preview(raw, rawpy, flip: int) -> Image.Image | None:
@@ -90,7 +90,7 @@ def _preview(raw, rawpy, flip: int) -> Image.Image | None:
     return picture
 
 
-def _tiff_exif_source(data: bytes) -> Image.Image | None:
+def tiff_exif_source(data: bytes) -> Image.Image | None:
     try:
         return Image.open(io.BytesIO(data), formats=["TIFF"])
     except Exception:  # noqa: BLE001 - CR3, RAF, RW2, ORF are not TIFF containers

@@ -169,6 +169,9 @@ class ImageLibrary:
                     self.table_name, schema=image_schema(dim, model_id), exist_ok=True
                 )
         self.check_model(model_id, dim)
+        from store.upgrade import add_missing_columns
+
+        add_missing_columns(self)  # an older table gains the new (empty) columns on its first write
 
     def check_model(self, model_id: str, dim: int | None = None) -> None:
         table_model, table_dim = self.model_info()
@@ -409,6 +412,8 @@ class ImageLibrary:
         return result
 
     def stats(self) -> dict:
+        from store.insights import photo_summary
+
         table = self.table
         model, dim = schema_model(table.schema)
         data = table.to_lance().to_table(columns=["format", "file_size"])
@@ -429,6 +434,7 @@ class ImageLibrary:
             "versions": len(table.list_versions()),
             "disk_bytes": self._disk_bytes(),
             "indices": [_index_name(i) for i in table.list_indices()],
+            **photo_summary(self),  # with_taken_at, with_location, top_cameras
         }
 
     def _disk_bytes(self) -> int:

@@ -42,6 +42,8 @@ def register(sub, common) -> None:
     p.add_argument("--encode-batch-size", type=int, default=None, help="images per encoder batch (default: 256 on GPU, 64 on CPU)")
     p.add_argument("--num-encoders", type=int, default=None, help="encoder actors (default: one per GPU, else one per 4 CPUs)")
     p.add_argument("--commit-every", type=int, default=None, help="rows per table commit in the Ray job (default 4096)")
+    p.add_argument("--no-location", action="store_true",
+                   help="do not store GPS coordinates or place names (env IMAGESEARCH_NO_LOCATION=1)")
     p.add_argument("--shared-db", action="store_true", help="the local --db path is on storage every cluster node mounts")
     p.set_defaults(run=run_index)
 
@@ -87,6 +89,7 @@ def run_index(args: argparse.Namespace) -> int:
 
     from pipeline.encoder import ClipEncoder
     from pipeline.filesystems import s3_options_from_env
+    from pipeline.images import DecodeLimits
     from pipeline.job.plan import plan_index
     from pipeline.report import write_failures
     from pipeline.sources import SourceError, list_sources
@@ -110,7 +113,9 @@ def run_index(args: argparse.Namespace) -> int:
         _delete_ids(library, plan.replace_ids)
     address = args.ray_address or os.environ.get("RAY_ADDRESS")
     use_ray = _use_ray(args.runner, address, len(plan.todo))
-    report = _run_ray(args, library, plan, model, s3_options, address) if use_ray else _run_local(args, library, encoder, plan, s3_options)
+    limits = replace(DecodeLimits.from_env(), location=False) if args.no_location else None
+    report = _run_ray(args, library, plan, model, s3_options, address, limits) if use_ray \
+        else _run_local(args, library, encoder, plan, s3_options, limits)
     report.replaced = len(plan.replace_ids)
     if plan.gone_ids:
         report.pruned = _delete_ids(library, plan.gone_ids)
@@ -132,27 +137,27 @@ def run_index(args: argparse.Namespace) -> int:
     return 1 if nothing_worked else 0
 
 
-def _run_local(args, library, encoder, plan, s3_options):
+def _run_local(args, library, encoder, plan, s3_options, limits=None):
     from tqdm import tqdm
 
     from pipeline.indexer import index_sources
 
     with tqdm(total=len(plan.todo), unit="img", desc="indexing", file=sys.stderr, disable=None) as bar:
         report = index_sources(library, encoder, plan.todo, batch_size=encoder.batch_size, progress=bar.update,
-                               s3_options=s3_options)
+                               s3_options=s3_options, limits=limits)
     report.seen = plan.seen
     report.skipped += plan.unchanged + plan.duplicates + len(plan.stale)
     report.stale = len(plan.stale)
     return report
 
 
-def _run_ray(args, library, plan, model, s3_options, address):
+def _run_ray(args, library, plan, model, s3_options, address, limits=None):
     from pipeline.job import run as job
 
     options = job.JobOptions(model=model, device=args.device, dtype=args.dtype,
                              encode_batch_size=args.encode_batch_size, num_encoders=args.num_encoders,
                              commit_every=args.commit_every or job.COMMIT_EVERY, shared_db=args.shared_db,
-                             s3_options=s3_options)
+                             s3_options=s3_options, limits=limits)
     started = job.connect(address, verbose=args.verbose)
     try:
         report = job.run_job(library, plan, options)
