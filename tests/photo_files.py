@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, TiffImagePlugin
 
+import pipeline.codecs  # noqa: F401 - registers pillow-heif, which also writes the HEIC fixtures
+
 R = TiffImagePlugin.IFDRational
 EXIF_IFD, GPS_IFD = 0x8769, 0x8825
 
