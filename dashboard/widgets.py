@@ -8,6 +8,7 @@ from datetime import date
 
 import streamlit as st
 
+from dashboard.photo_widgets import photo_filter_inputs
 from pipeline.commands.common import human_bytes
 from pipeline.formats import FORMAT_NAMES
 from store import ImageLibrary, InvalidFilterError, TableNotFoundError
@@ -47,7 +48,8 @@ def filter_inputs(prefix: str) -> FilterSpec:
     sql = st.text_input(
         "SQL filter", key=f"{prefix}_sql", placeholder="e.g. width >= 1024 AND description LIKE '%beach%'",
         help="Any LanceDB filter expression over the columns id, uri, file_name, description, tags, "
-        "width, height, format, file_size, mtime, indexed_at. Checked before use.",
+        "width, height, format, file_size, mtime, indexed_at, taken_at, camera_make, camera_model, "
+        "city, country (and more photo columns). Checked before use.",
     )
     start = end = None
     if isinstance(dates, (tuple, list)):
@@ -59,7 +61,7 @@ def filter_inputs(prefix: str) -> FilterSpec:
         formats=formats, indexed_from=start, indexed_to=end,
         min_bytes=int(min_kb * 1024) if min_kb else None,
         max_bytes=int(max_kb * 1024) if max_kb else None,
-        tags=parse_tags(tags), sql=sql,
+        tags=parse_tags(tags), sql=sql, **photo_filter_inputs(prefix),
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import altair as alt
 import streamlit as st
 
-from dashboard import resources, widgets
+from dashboard import photo_widgets, resources, widgets
 from store import LibraryError, insights
 
 PAGE_SIZE = 24
@@ -86,6 +86,7 @@ with tab_charts:
         c3.altair_chart(hist(insights.megapixel_histogram(library), "megapixels", lambda v: f"{v:.2g}"), width="stretch")
         c4.markdown("**File size**")
         c4.altair_chart(hist(insights.file_size_histogram(library), "file size", widgets.human_bytes), width="stretch")
+        photo_widgets.photo_charts(library)
 
 # --- gallery ----------------------------------------------------------------------------------
 with tab_gallery:
