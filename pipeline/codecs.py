@@ -40,13 +40,14 @@ def heif_missing_reason() -> str:
     return f"HEIC/HEIF needs the optional pillow-heif package (pip install {HEIF_PACKAGE})"
 
 
-def decode_raw(data: bytes, format_name: str, max_pixels: int) -> tuple[Image.Image | None, Image.Image | None, str | None]:
+def decode_raw(data: bytes, format_name: str, max_pixels: int) -> tuple[Image.Image | None, Image.Exif | Image.Image | None, str | None]:
     """(picture, EXIF source, None) or (None, None, one-line reason) for the bytes of a camera RAW file.
 
     The picture is the embedded JPEG preview (what the camera showed; decoded later by Pillow with
     the usual limits) when it is big enough, else a half-size demosaic (4x fewer pixels to
     interpolate, still larger than any model input). The EXIF source is the RAW file itself read as a
-    TIFF (DNG, CR2, NEF, ARW, PEF and SRW are TIFF containers), else the preview.
+    TIFF (DNG, CR2, NEF, ARW, PEF and SRW are TIFF containers), else the preview. The picture's
+    `info["raw_size"]` is the sensor's full (width, height), upright.
     """
     try:
         import rawpy
@@ -64,6 +65,8 @@ def decode_raw(data: bytes, format_name: str, max_pixels: int) -> tuple[Image.Im
 
                 rgb = raw.postprocess(half_size=True, use_camera_wb=True, output_bps=8)
                 picture = Image.fromarray(np.ascontiguousarray(rgb), "RGB")  # libraw applied the flip
+            full = (sizes.height, sizes.width) if sizes.flip in (5, 6) else (sizes.width, sizes.height)
+            picture.info["raw_size"] = full
     except MemoryError:
         return None, None, "not enough memory to decode the image"
     except Exception as exc:  # noqa: BLE001 - rawpy's LibRawError family and OSError for damaged files
@@ -86,12 +89,20 @@ def _preview(raw, rawpy, flip: int) -> Image.Image | None:
     if min(picture.size) < MIN_PREVIEW_SIDE:
         return None
     if flip in _FLIPS:  # the preview is stored as the sensor saw it; the RAW says how it was held
-        picture = picture.transpose(_FLIPS[flip])  # a new image: no EXIF orientation left to apply twice
+        picture = picture.transpose(_FLIPS[flip])
+        # libraw may write the orientation into the preview's own EXIF, and transpose() copies `info`:
+        # drop it so images.py does not turn the picture a second time.
+        picture.info.pop("exif", None)
     return picture
 
 
-def tiff_exif_source(data: bytes) -> Image.Image | None:
+def tiff_exif_source(data: bytes) -> Image.Exif | None:
+    """The IFD0 tags of a TIFF-container RAW (Pillow cannot open a Bayer mosaic, but reads its tags)."""
+    if not data.startswith((b"II*\x00", b"MM\x00*")):
+        return None  # CR3, RAF, RW2, ORF are not TIFF containers: the preview's EXIF is used
     try:
-        return Image.open(io.BytesIO(data), formats=["TIFF"])
-    except Exception:  # noqa: BLE001 - CR3, RAF, RW2, ORF are not TIFF containers
+        exif = Image.Exif()
+        exif.load(data)
+        return exif
+    except Exception:  # noqa: BLE001 - damaged header: no metadata, the picture may still decode
         return None

@@ -181,8 +181,11 @@ def decode_image(
         picture, exif_source, error = decode_raw(data, raw_format, limits.max_pixels)
         if picture is None:
             return _fail(result, error)
+        raw_size = picture.info.get("raw_size")
         decoded = _decode_opened(picture, result, limits, draft_size, exif_source)
         decoded.format = raw_format
+        if decoded.ok and raw_size:  # width/height report the sensor's size, as for a JPEG's DCT draft
+            decoded.width, decoded.height = raw_size
         return decoded
 
     # Our max_pixels check is the authority, so Pillow's process-wide bomb *warning* is silenced
@@ -205,7 +208,7 @@ def decode_image(
 
 
 def _decode_opened(img: Image.Image, result: DecodedImage, limits: DecodeLimits, draft_size: int | None,
-                   exif_source: Image.Image | None = None):
+                   exif_source: Image.Exif | None = None):
     result.format = "JPEG" if img.format == "MPO" else (img.format or "")
     width, height = img.size
     orientation = _exif_orientation(img)

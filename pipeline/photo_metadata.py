@@ -48,12 +48,13 @@ def empty_metadata() -> dict[str, Any]:
     return {name: None for name in PHOTO_COLUMNS}
 
 
-def photo_metadata(img: Image.Image, *, location: bool = True, now: datetime | None = None) -> dict[str, Any]:
-    """Column values for one opened image; all None when it carries no (readable) EXIF.
+def photo_metadata(img: Image.Image | Image.Exif, *, location: bool = True, now: datetime | None = None) -> dict[str, Any]:
+    """Column values for one opened image (or its already loaded EXIF, as for a RAW's TIFF
+    container); all None when it carries no (readable) EXIF.
 
     `location=False` (the --no-location option) leaves GPS and place names out entirely."""
     values = empty_metadata()
-    exif = _safe(lambda: img.getexif(), None)
+    exif = img if isinstance(img, Image.Exif) else _safe(lambda: img.getexif(), None)
     if not exif:
         return values
     ifd0 = _safe(lambda: dict(exif), {})
