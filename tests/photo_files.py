@@ -67,9 +67,9 @@ def photo_bytes(fmt: str = "JPEG", seed: int = 0, exif: Image.Exif | bytes | Non
     return buffer.getvalue()
 
 
-def write_photo(path: Path, fmt: str = "JPEG", seed: int = 0, **exif) -> Path:
+def write_photo(path: Path, fmt: str = "JPEG", seed: int = 0, size=(320, 240), **exif) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(photo_bytes(fmt, seed, photo_exif(**exif) if exif else None))
+    path.write_bytes(photo_bytes(fmt, seed, photo_exif(**exif) if exif else None, size))
     return path
 
 
