@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 import altair as alt
 import streamlit as st
 
 from store import insights
+from store.filters import date_bounds
 
 LOCATION_CHOICES = {"any": None, "with a location": True, "without a location": False}
 
@@ -22,12 +23,7 @@ def photo_filter_inputs(prefix: str) -> dict:
     place = c3.text_input("Place", key=f"{prefix}_place", placeholder="e.g. Lisbon",
                           help="Part of the city, region or country, any case.")
     located = c4.selectbox("Location", list(LOCATION_CHOICES), key=f"{prefix}_located")
-    start = end = None
-    if isinstance(taken, (tuple, list)):
-        start = taken[0] if len(taken) > 0 else None
-        end = taken[1] if len(taken) > 1 else None
-    elif isinstance(taken, date):
-        start = end = taken
+    start, end = date_bounds(taken)
     return {"taken_after": start, "taken_before": end + timedelta(days=1) if end else None,  # end day included
             "camera": camera, "place": place, "has_location": LOCATION_CHOICES[located]}
 

@@ -159,6 +159,8 @@ def _text(value: Any) -> str | None:
 def _number(value: Any) -> float | None:
     if isinstance(value, (tuple, list)):
         value = value[0] if value else None
+    if isinstance(value, bytes):  # a BYTE tag such as GPSAltitudeRef can arrive as raw bytes
+        value = value[0] if len(value) == 1 else None
     try:
         number = float(value)  # IFDRational with a zero denominator is NaN
     except (TypeError, ValueError, ZeroDivisionError, OverflowError):

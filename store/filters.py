@@ -68,6 +68,15 @@ def _timestamp(moment: datetime) -> str:
     return f"timestamp '{moment.strftime('%Y-%m-%d %H:%M:%S')}'"
 
 
+def date_bounds(value) -> tuple[date | None, date | None]:
+    """(first, last) day from a date picker's value: a date, or a tuple of none, one or two dates."""
+    if isinstance(value, (tuple, list)):
+        return (value[0] if len(value) > 0 else None), (value[1] if len(value) > 1 else None)
+    if isinstance(value, date):
+        return value, value
+    return None, None
+
+
 def parse_tags(text: str) -> list[str]:
     """'beach, Sunset,,beach ' -> ['beach', 'Sunset']: trimmed, empty and repeated tags dropped."""
     seen: dict[str, None] = {}

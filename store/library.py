@@ -18,7 +18,7 @@ from store.errors import (
     TableNotFoundError, one_line,
 )
 from store.filters import check_filter_text, sql_string
-from store.schema import METADATA_COLUMNS, image_schema, rows_to_table, schema_model
+from store.schema import METADATA_COLUMNS, PHOTO_COLUMNS, image_schema, rows_to_table, schema_model
 
 DEFAULT_DB = "./data/lancedb"
 DEFAULT_TABLE = "images"
@@ -243,6 +243,9 @@ class ImageLibrary:
         rows = old.to_table(filter=" OR ".join(clauses) if clauses else None)
         if rows.num_rows == 0:
             return 0
+        for field in self.table.schema:  # a version from before a schema upgrade lacks the new columns
+            if field.name not in rows.schema.names:
+                rows = rows.append_column(field, pa.nulls(rows.num_rows, field.type))
         return self.add(rows.select(self.table.schema.names).cast(self.table.schema)).inserted
 
     def restore(self, version: int) -> None:
@@ -266,7 +269,10 @@ class ImageLibrary:
         try:
             self.table.search().where(where).select(["id"]).limit(1).to_arrow()
         except (ValueError, RuntimeError, OSError) as error:
-            raise InvalidFilterError(f"invalid filter {where!r}: {one_line(error)}") from None
+            hint = ""
+            if any(c in where and c not in self.table.schema.names for c in PHOTO_COLUMNS):
+                hint = " (this table predates the photo columns: run python -m pipeline upgrade)"
+            raise InvalidFilterError(f"invalid filter {where!r}: {one_line(error)}{hint}") from None
 
     def get(self, image_id: str, with_thumbnail: bool = True, with_vector: bool = False) -> dict | None:
         found = self.get_many([image_id], with_thumbnail=with_thumbnail, with_vector=with_vector)

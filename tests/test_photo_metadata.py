@@ -32,6 +32,11 @@ def test_a_phone_photo_yields_date_camera_exposure_gps_and_place_names():
     assert (meta["city"], meta["region"], meta["country"]) == ("Lisbon", "Lisbon", "Portugal")
 
 
+def test_an_altitude_below_sea_level_is_negative():
+    meta = decoded_metadata(photo_bytes("JPEG", exif=photo_exif(lat=31.5, lon=35.5, alt=-430)))
+    assert meta["gps_alt"] == -430.0
+
+
 def test_a_date_without_offset_is_the_camera_wall_clock_stored_as_utc():
     meta = decoded_metadata(photo_bytes("JPEG", exif=photo_exif(taken="2019:07:14 10:00:00")))
     assert meta["taken_at"] == "2019-07-14T10:00:00+00:00" and meta["taken_at_offset"] is None

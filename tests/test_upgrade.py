@@ -11,7 +11,7 @@ import pyarrow as pa
 import pytest
 
 from pipeline.cli import main
-from store import ImageLibrary
+from store import ImageLibrary, InvalidFilterError
 from store.schema import (
     DIM_KEY, MODEL_KEY, PHOTO_COLUMNS, PRIMARY_KEY_METADATA, SCHEMA_VERSION, TIMESTAMP, schema_version,
 )
@@ -77,6 +77,8 @@ def test_an_old_table_opens_reads_and_searches_before_any_upgrade(old_table):
     assert len(hits) == 3 and "taken_at" not in hits[0]
     assert len(library.page(limit=5)) == 3 and library.get(f"{0:064x}")["uri"].endswith("lisbon.jpg")
     assert library.stats()["with_taken_at"] == 0
+    with pytest.raises(InvalidFilterError, match="run python -m pipeline upgrade"):
+        library.search(np.ones(DIM, dtype=np.float32), k=3, where="city = 'Lisbon'")
 
 
 def test_upgrade_adds_the_photo_columns_from_the_files_and_leaves_vectors_byte_identical(old_table, capsys, monkeypatch):
@@ -118,3 +120,13 @@ def test_the_first_write_upgrades_an_old_table_with_a_log_line_and_upgrade_fills
     rows = {r["file_name"]: r for r in ImageLibrary(db).query(limit=None).to_pylist()}
     assert rows["lisbon.jpg"]["camera_model"] == "iPhone 12" and rows["new.jpg"]["camera_model"] == "Pixel 8"
     assert heavy_columns(db).filter(pa.compute.field("id") != "f" * 64).equals(before)
+
+
+def test_rows_deleted_before_the_upgrade_can_still_be_brought_back(old_table):
+    library = ImageLibrary(str(old_table / "db"))
+    version = library.table.version
+    assert library.delete(ids=[f"{1:064x}"]) == 1
+    library.ensure(MODEL, DIM)  # the first write upgrades the table
+    assert library.undelete(version, ids=[f"{1:064x}"]) == 1
+    back = library.get(f"{1:064x}")
+    assert back["file_name"] == "plain.jpg" and back["taken_at"] is None

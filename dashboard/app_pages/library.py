@@ -92,7 +92,8 @@ with tab_charts:
 with tab_gallery:
     state.setdefault("library_selected", set())
     controls = st.columns([2, 1, 1, 2])
-    order = controls[0].selectbox("Sort by", ["indexed_at", "file_name", "file_size", "width", "format"], key="library_order")
+    order = controls[0].selectbox("Sort by", [c for c in ("indexed_at", "taken_at", "file_name", "file_size", "width", "format")
+                                                      if c in library.table.schema.names], key="library_order")
     descending = controls[1].toggle("Descending", value=True, key="library_desc")
     pages = max(1, -(-stats["rows"] // PAGE_SIZE))
     page = controls[2].number_input(f"Page (of {pages})", 1, pages, 1, key="library_page")
