@@ -27,6 +27,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--dtype", default="fp32")
     parser.add_argument("--model", help="model dir (default: a random ViT-B/32 built here)")
+    parser.add_argument("--decode-only", action="store_true", help="skip the (slow) indexing runs")
     args = parser.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
 
@@ -51,10 +52,13 @@ def main() -> None:
     files = sorted(folder.iterdir())
     blobs = [(p.read_bytes(), str(p)) for p in files]
 
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     places.place_of(38.72, -9.14)
-    geocoder_load_s = time.perf_counter() - t0
+    geocoder_load_s = time.process_time() - t0  # CPU seconds
 
+    # CPU time of this process: decoding is single-threaded, and on a shared machine wall time
+    # mostly measures the neighbours. The index figures below are wall time.
+    clock = time.process_time
     real = images.photo_metadata
     modes = {"off": (lambda img, location=True: empty_metadata(), images.DecodeLimits()),
              "no location": (real, images.DecodeLimits(location=False)),
@@ -66,10 +70,10 @@ def main() -> None:
         try:
             best = 0.0
             for _ in range(rounds):
-                t = time.perf_counter()
+                t = clock()
                 for data, uri in blobs:
                     images.decode_image(data, uri, limits, draft_size=224)
-                best = max(best, len(blobs) / (time.perf_counter() - t))
+                best = max(best, len(blobs) / (clock() - t))
             return best
         finally:
             images.photo_metadata = real
@@ -80,11 +84,12 @@ def main() -> None:
         for mode in modes:
             decode[mode] = max(decode[mode], round(decode_rate(mode), 1))
 
-    model = args.model or str(build_random_clip(work / "vit-b-32", size="vit-b-32"))
-    encoder = ClipEncoder(model, device="cpu", dtype=args.dtype)
-    encoder.encode_texts(["warm up"])
     index = {}
-    for mode in ("off", "on"):
+    if not args.decode_only:
+        model = args.model or str(build_random_clip(work / "vit-b-32", size="vit-b-32"))
+        encoder = ClipEncoder(model, device="cpu", dtype=args.dtype)
+        encoder.encode_texts(["warm up"])
+    for mode in () if args.decode_only else ("off", "on"):
         extractor, limits = modes[mode]
         images.photo_metadata = extractor
         try:
@@ -100,9 +105,10 @@ def main() -> None:
         "geocoder_first_load_s": round(geocoder_load_s, 2),
         "cpu_flags": [f for f in ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile") if f in flags],
     }
-    print(f"decode (640x480 JPEG + EXIF, best of 6): " + ", ".join(f"{k} {v} img/s" for k, v in decode.items()))
-    print(f"index in process (ViT-B/32 random, {args.dtype}): " + ", ".join(f"{k} {v} img/s" for k, v in index.items()))
-    print(f"reverse geocoder first load: {geocoder_load_s:.2f} s per process")
+    print(f"decode (640x480 JPEG + EXIF, CPU time, best of 6): " + ", ".join(f"{k} {v} img/s" for k, v in decode.items()))
+    if index:
+        print(f"index in process (ViT-B/32 random, {args.dtype}): " + ", ".join(f"{k} {v} img/s" for k, v in index.items()))
+    print(f"reverse geocoder first load: {geocoder_load_s:.2f} CPU s per process")
     print(json.dumps(figures))
 
 

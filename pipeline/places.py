@@ -25,7 +25,7 @@ _state: dict = {}
 
 
 def _geocoder():
-    """The loaded reverse_geocode table (~0.4 s and ~150 MB once per process), or None."""
+    """The loaded reverse_geocode table (~0.4 s and ~100 MB resident, once per process), or None."""
     with _lock:
         if "module" not in _state:
             _state["module"] = None

@@ -147,3 +147,15 @@ def test_a_raw_file_without_rawpy_or_damaged_fails_alone_with_one_line():
     decoded = decode_image(b"II*\x00" + b"\x00" * 4096, "DSC_0001.NEF", DecodeLimits())
     assert not decoded.ok and "\n" not in decoded.error
     assert "NEF" in decoded.error and ("rawpy" in decoded.error or "corrupt" in decoded.error)
+
+
+def test_a_multi_picture_mpo_from_a_phone_decodes_its_first_picture_with_metadata():
+    from tests.photo_files import picture
+
+    buffer = io.BytesIO()
+    exif = photo_exif(taken="2018:01:02 03:04:05", make="FUJIFILM", model="FinePix REAL 3D W3", **LISBON)
+    picture(1).save(buffer, "MPO", save_all=True, append_images=[picture(2)], exif=exif)
+    decoded = decode_image(buffer.getvalue(), "DSCF0001.MPO", DecodeLimits())
+    assert decoded.ok, decoded.error
+    assert decoded.format == "JPEG" and decoded.metadata["camera_model"] == "FinePix REAL 3D W3"
+    assert decoded.metadata["city"] == "Lisbon"
