@@ -43,7 +43,13 @@ def add_missing_columns(library) -> bool:
     before = schema_version(library.table.schema)
     missing = missing_photo_fields(library.table.schema)
     if missing:
-        library.table.add_columns(missing)
+        try:
+            library.table.add_columns(missing)
+        except Exception:  # noqa: BLE001 - another writer may have upgraded it a moment ago
+            library.table.checkout_latest()
+            if missing_photo_fields(library.table.schema):
+                raise
+            return False
     _set_version(library)
     log.warning("table '%s' upgraded from schema v%d to v%d: %d photo columns added, empty for the %d existing "
                 "rows (python -m pipeline upgrade fills them from the files' EXIF)",

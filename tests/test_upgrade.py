@@ -130,3 +130,13 @@ def test_rows_deleted_before_the_upgrade_can_still_be_brought_back(old_table):
     assert library.undelete(version, ids=[f"{1:064x}"]) == 1
     back = library.get(f"{1:064x}")
     assert back["file_name"] == "plain.jpg" and back["taken_at"] is None
+
+
+def test_a_second_writer_with_a_stale_handle_finds_the_table_already_upgraded(old_table):
+    db = str(old_table / "db")
+    first, stale = ImageLibrary(db), ImageLibrary(db, read_consistency_interval=None)
+    assert schema_version(stale.table.schema) == 1  # opened before the upgrade, never refreshed
+    first.ensure(MODEL, DIM)
+    stale.ensure(MODEL, DIM)  # its add_columns conflicts; it re-reads the table instead of failing
+    assert set(PHOTO_COLUMNS) <= set(stale.table.schema.names)
+    assert stale.add([{"id": "e" * 64, "uri": "x.jpg", "vector": np.ones(DIM), "city": "Braga"}]).inserted == 1
