@@ -26,7 +26,10 @@ from pipeline.formats import PILLOW_FORMAT_NAMES, raw_format_of
 from pipeline.photo_metadata import empty_metadata, photo_metadata
 
 # Decoders we let near untrusted bytes (pipeline/formats.py is the one list; RAW goes to rawpy).
-ALLOWED_FORMATS = PILLOW_FORMAT_NAMES
+# Only those this install has: Image.open refuses a list naming an unregistered format (HEIF
+# without pillow-heif), and one missing optional package must not stop every other format.
+Image.init()
+ALLOWED_FORMATS = tuple(name for name in PILLOW_FORMAT_NAMES if name in Image.OPEN)
 # What Pillow raises on hostile or damaged bytes (Image.open itself treats the last three as "not this format").
 _HEADER_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error)
 _PIXEL_ERRORS = _HEADER_ERRORS + (IndexError, TypeError, KeyError, ZeroDivisionError)

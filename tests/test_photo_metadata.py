@@ -1,8 +1,10 @@
 """Photo metadata from EXIF: when, which camera, where; phone formats; bad metadata becomes nulls."""
 
 import io
+import sys
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -159,3 +161,21 @@ def test_a_multi_picture_mpo_from_a_phone_decodes_its_first_picture_with_metadat
     assert decoded.ok, decoded.error
     assert decoded.format == "JPEG" and decoded.metadata["camera_model"] == "FinePix REAL 3D W3"
     assert decoded.metadata["city"] == "Lisbon"
+
+
+def test_without_pillow_heif_a_heic_fails_alone_and_every_other_format_still_decodes(tmp_path):
+    import subprocess
+
+    (tmp_path / "a.heic").write_bytes(photo_bytes("HEIF"))
+    (tmp_path / "b.jpg").write_bytes(photo_bytes("JPEG"))
+    script = (  # a fresh interpreter where pillow-heif cannot be imported, as on an install without it
+        "import sys; sys.modules['pillow_heif'] = None\n"
+        "from pipeline.images import read_image_file\n"
+        f"print(read_image_file({str(tmp_path / 'a.heic')!r}).error)\n"
+        f"print(read_image_file({str(tmp_path / 'b.jpg')!r}).ok)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                         cwd=str(Path(__file__).resolve().parent.parent))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == [
+        "HEIC/HEIF needs the optional pillow-heif package (pip install pillow-heif==1.8.1)", "True"]
