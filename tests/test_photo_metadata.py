@@ -179,3 +179,19 @@ def test_without_pillow_heif_a_heic_fails_alone_and_every_other_format_still_dec
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines() == [
         "HEIC/HEIF needs the optional pillow-heif package (pip install pillow-heif==1.8.1)", "True"]
+
+
+def test_without_the_geocoder_photos_keep_their_coordinates_and_get_no_place_names(tmp_path):
+    import subprocess
+
+    (tmp_path / "a.jpg").write_bytes(photo_bytes("JPEG", exif=photo_exif(**LISBON)))
+    script = (
+        "import sys; sys.modules['reverse_geocode'] = None\n"
+        "from pipeline.images import read_image_file\n"
+        f"m = read_image_file({str(tmp_path / 'a.jpg')!r}).metadata\n"
+        "print(round(m['gps_lat'], 2), m['city'], m['country'])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                         cwd=str(Path(__file__).resolve().parent.parent))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "38.72 None None" and "reverse_geocode is not installed" in out.stderr

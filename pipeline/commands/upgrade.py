@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from pipeline.commands.common import open_library, print_json
+from store import ReadOnlyError
 
 
 def register(sub, common) -> None:
@@ -23,7 +24,8 @@ def run_upgrade(args: argparse.Namespace) -> int:
     from pipeline.upgrade import upgrade_library
 
     library = open_library(args)
-    library._check_writable()
+    if library.read_only:
+        raise ReadOnlyError(f"the library {library.db_uri} is open read-only: upgrade writes, so it is refused")
     limits = DecodeLimits.from_env()
     if args.no_location:
         limits = replace(limits, location=False)
