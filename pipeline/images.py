@@ -240,6 +240,9 @@ def _decode_opened(img: Image.Image, result: DecodedImage, limits: DecodeLimits,
         except Exception:  # noqa: BLE001 - a corrupt EXIF block must not cost us the picture
             if orientation in _ROTATED_ORIENTATIONS:  # left unrotated, so report the unrotated size
                 result.width, result.height = result.height, result.width
+    if (img.width - img.height) * (result.width - result.height) < 0:
+        # Pillow's TIFF loader turns the picture itself (and drops the tag): report what was decoded
+        result.width, result.height = result.height, result.width
     try:
         rgb = to_rgb(img)
     except Exception as exc:  # noqa: BLE001 - exotic TIFF modes

@@ -59,8 +59,8 @@ def test_phone_and_web_formats_decode_with_their_metadata(fmt, name):
     assert decoded.metadata["taken_at"] == "2020-01-02T03:04:05+00:00"
 
 
-@pytest.mark.parametrize("fmt", ["JPEG", "HEIF", "AVIF"])
-def test_exif_orientation_turns_the_picture_upright_in_every_phone_format(fmt):
+@pytest.mark.parametrize("fmt", ["JPEG", "HEIF", "AVIF", "PNG", "WEBP", "TIFF"])
+def test_exif_orientation_turns_the_picture_upright_in_every_format(fmt):
     decoded = decode_image(photo_bytes(fmt, exif=photo_exif(orientation=6)), f"a.{fmt.lower()}", DecodeLimits())
     assert decoded.ok, decoded.error
     assert (decoded.width, decoded.height) == (240, 320) and decoded.image.size[0] < decoded.image.size[1]
