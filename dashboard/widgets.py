@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import base64
 import os
-from datetime import date
 
 import streamlit as st
 
+from dashboard.photo_widgets import photo_filter_inputs
 from pipeline.commands.common import human_bytes
 from pipeline.formats import FORMAT_NAMES
 from store import ImageLibrary, InvalidFilterError, TableNotFoundError
-from store.filters import FilterSpec, parse_tags
+from store.filters import FilterSpec, date_bounds, parse_tags
 
 FORMATS = list(FORMAT_NAMES)
 
@@ -47,19 +47,15 @@ def filter_inputs(prefix: str) -> FilterSpec:
     sql = st.text_input(
         "SQL filter", key=f"{prefix}_sql", placeholder="e.g. width >= 1024 AND description LIKE '%beach%'",
         help="Any LanceDB filter expression over the columns id, uri, file_name, description, tags, "
-        "width, height, format, file_size, mtime, indexed_at. Checked before use.",
+        "width, height, format, file_size, mtime, indexed_at, taken_at, camera_make, camera_model, "
+        "city, country (and more photo columns). Checked before use.",
     )
-    start = end = None
-    if isinstance(dates, (tuple, list)):
-        start = dates[0] if len(dates) > 0 else None
-        end = dates[1] if len(dates) > 1 else None
-    elif isinstance(dates, date):
-        start = end = dates
+    start, end = date_bounds(dates)
     return FilterSpec(
         formats=formats, indexed_from=start, indexed_to=end,
         min_bytes=int(min_kb * 1024) if min_kb else None,
         max_bytes=int(max_kb * 1024) if max_kb else None,
-        tags=parse_tags(tags), sql=sql,
+        tags=parse_tags(tags), sql=sql, **photo_filter_inputs(prefix),
     )
 
 

@@ -15,17 +15,22 @@ import os
 import stat
 import struct
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from pipeline.codecs import HEIF_AVAILABLE, decode_raw, heif_missing_reason
 from pipeline.errors import BadInputError
-from pipeline.formats import FORMAT_NAMES
+from pipeline.formats import PILLOW_FORMAT_NAMES, raw_format_of
+from pipeline.photo_metadata import empty_metadata, photo_metadata
 
-# Decoders we let near untrusted bytes (pipeline/formats.py is the one list).
-ALLOWED_FORMATS = FORMAT_NAMES
+# Decoders we let near untrusted bytes (pipeline/formats.py is the one list; RAW goes to rawpy).
+# Only those this install has: Image.open refuses a list naming an unregistered format (HEIF
+# without pillow-heif), and one missing optional package must not stop every other format.
+Image.init()
+ALLOWED_FORMATS = tuple(name for name in PILLOW_FORMAT_NAMES if name in Image.OPEN)
 # What Pillow raises on hostile or damaged bytes (Image.open itself treats the last three as "not this format").
 _HEADER_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error)
 _PIXEL_ERRORS = _HEADER_ERRORS + (IndexError, TypeError, KeyError, ZeroDivisionError)
@@ -42,6 +47,8 @@ class DecodeLimits:
     # Seconds an http(s) source may take to connect or to send its next bytes; a whole download
     # gets HTTP_DOWNLOAD_FACTOR times this. A server that never answers costs one file, not the job.
     http_timeout_s: float = 30.0
+    # False (index --no-location, IMAGESEARCH_NO_LOCATION=1): GPS and place names are never read.
+    location: bool = True
 
     def __post_init__(self) -> None:
         for name in ("max_file_bytes", "max_pixels", "thumbnail_size", "http_timeout_s"):
@@ -68,6 +75,8 @@ class DecodedImage:
     file_size: int = 0
     thumbnail: bytes = b""  # JPEG, longest side <= limits.thumbnail_size
     error: str | None = None  # one line, human readable
+    # Photo columns from EXIF (pipeline/photo_metadata.py; store.schema.PHOTO_COLUMNS), all nullable.
+    metadata: dict = field(default_factory=empty_metadata)
 
     @property
     def ok(self) -> bool:
@@ -140,6 +149,18 @@ def decode_image(
     if len(data) > limits.max_file_bytes:
         return _fail(result, too_large_file_reason(len(data), limits))
 
+    raw_format = raw_format_of(uri)
+    if raw_format:
+        picture, exif_source, error = decode_raw(data, raw_format, limits.max_pixels)
+        if picture is None:
+            return _fail(result, error)
+        raw_size = picture.info.get("raw_size")
+        decoded = _decode_opened(picture, result, limits, draft_size, exif_source)
+        decoded.format = raw_format
+        if decoded.ok and raw_size:  # width/height report the sensor's size, as for a JPEG's DCT draft
+            decoded.width, decoded.height = raw_size
+        return decoded
+
     # Our max_pixels check is the authority, so Pillow's process-wide bomb *warning* is silenced
     # locally, as are its warnings about corrupt metadata (we handle those outcomes ourselves).
     # Pillow's hard DecompressionBombError (above 2 x Image.MAX_IMAGE_PIXELS, ~179 MP by default)
@@ -159,7 +180,8 @@ def decode_image(
         return _decode_opened(img, result, limits, draft_size)
 
 
-def _decode_opened(img: Image.Image, result: DecodedImage, limits: DecodeLimits, draft_size: int | None):
+def _decode_opened(img: Image.Image, result: DecodedImage, limits: DecodeLimits, draft_size: int | None,
+                   exif_source: Image.Exif | None = None):
     result.format = "JPEG" if img.format == "MPO" else (img.format or "")
     width, height = img.size
     orientation = _exif_orientation(img)
@@ -180,12 +202,17 @@ def _decode_opened(img: Image.Image, result: DecodedImage, limits: DecodeLimits,
         return _fail(result, f"truncated or corrupt image data: {exc}")
     except MemoryError:
         return _fail(result, "not enough memory to decode the image")
+    # Read before exif_transpose, which drops the orientation; the thumbnail below never gets EXIF.
+    result.metadata = photo_metadata(exif_source or img, location=limits.location)
     if orientation in range(2, 9):
         try:
             img = ImageOps.exif_transpose(img)
         except Exception:  # noqa: BLE001 - a corrupt EXIF block must not cost us the picture
             if orientation in _ROTATED_ORIENTATIONS:  # left unrotated, so report the unrotated size
                 result.width, result.height = result.height, result.width
+    if (img.width - img.height) * (result.width - result.height) < 0:
+        # Pillow's TIFF loader turns the picture itself (and drops the tag): report what was decoded
+        result.width, result.height = result.height, result.width
     try:
         rgb = to_rgb(img)
     except Exception as exc:  # noqa: BLE001 - exotic TIFF modes
@@ -240,7 +267,7 @@ def make_thumbnail(rgb: Image.Image, size: int, quality: int = 85) -> bytes:
     target = (max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale)))
     thumb = rgb if target == rgb.size else rgb.resize(target, Image.Resampling.BICUBIC, reducing_gap=3.0)
     buf = io.BytesIO()
-    thumb.save(buf, "JPEG", quality=quality)
+    thumb.save(buf, "JPEG", quality=quality, exif=b"")  # never the original's EXIF: GPS must not leak
     return buf.getvalue()
 
 
@@ -261,7 +288,7 @@ def _why_not_an_image(data: bytes) -> str:
     if b"<svg" in text:
         return "unsupported format SVG"
     if data[4:8] == b"ftyp" and data[8:12] in (b"heic", b"heix", b"mif1", b"msf1", b"hevc"):
-        return "unsupported format HEIC"
+        return "unsupported format HEIC" if HEIF_AVAILABLE else heif_missing_reason()
     if data.startswith(b"%PDF"):
         return "unsupported format PDF"
     if text.startswith((b"<!doctype html", b"<html")) or b"<html" in text[:512]:

@@ -5,7 +5,7 @@ passes the result down; library code reads no environment of its own. `store/` i
 values (a path, credentials, read_only) by `Settings.open_library`.
 
     IMAGESEARCH_DB, _TABLE, _MODEL, _DEVICE, _READ_ONLY, _MEDIA, _MAX_FILE_MB, _MAX_PIXELS,
-    _HTTP_TIMEOUT, _SD_MODEL, _SD_DTYPE, _SD_SCHEDULER, _SD_ATTENTION_SLICING, _SD_CPU_OFFLOAD,
+    _HTTP_TIMEOUT, _NO_LOCATION, _SD_MODEL, _SD_DTYPE, _SD_SCHEDULER, _SD_ATTENTION_SLICING, _SD_CPU_OFFLOAD,
     RAY_ADDRESS, and the usual AWS_* variables for s3:// databases and sources.
 """
 
@@ -167,4 +167,6 @@ def _limits_from_env(env: Mapping[str, str]) -> DecodeLimits:
     timeout = env.get("IMAGESEARCH_HTTP_TIMEOUT", "").strip()
     if timeout:
         kwargs["http_timeout_s"] = _positive("IMAGESEARCH_HTTP_TIMEOUT", timeout)
+    if env.get("IMAGESEARCH_NO_LOCATION", "").strip():
+        kwargs["location"] = not _flag("IMAGESEARCH_NO_LOCATION", env["IMAGESEARCH_NO_LOCATION"])
     return DecodeLimits(**kwargs)

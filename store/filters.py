@@ -68,6 +68,15 @@ def _timestamp(moment: datetime) -> str:
     return f"timestamp '{moment.strftime('%Y-%m-%d %H:%M:%S')}'"
 
 
+def date_bounds(value) -> tuple[date | None, date | None]:
+    """(first, last) day from a date picker's value: a date, or a tuple of none, one or two dates."""
+    if isinstance(value, (tuple, list)):
+        return (value[0] if len(value) > 0 else None), (value[1] if len(value) > 1 else None)
+    if isinstance(value, date):
+        return value, value
+    return None, None
+
+
 def parse_tags(text: str) -> list[str]:
     """'beach, Sunset,,beach ' -> ['beach', 'Sunset']: trimmed, empty and repeated tags dropped."""
     seen: dict[str, None] = {}
@@ -88,6 +97,13 @@ class FilterSpec:
     tags: Sequence[str] = ()  # any of these
     sql: str = ""  # free expression, ANDed with the rest
     extra: list[str] = field(default_factory=list)
+    # Photo metadata (store.schema.PHOTO_FIELDS). A date means its first moment: taken_after is
+    # inclusive, taken_before exclusive, so 2019-06-01..2019-09-01 is June, July and August.
+    taken_after: date | datetime | None = None
+    taken_before: date | datetime | None = None
+    camera: str = ""  # case-insensitive part of the make or the model ("iphone", "canon eos")
+    place: str = ""  # case-insensitive part of the city, region or country ("lisbon", "portugal")
+    has_location: bool | None = None  # True: geotagged only; False: without coordinates only
 
     def where(self) -> str | None:
         clauses: list[str] = []
@@ -104,8 +120,33 @@ class FilterSpec:
             clauses.append(f"file_size <= {int(self.max_bytes)}")
         if self.tags:
             clauses.append("array_has_any(tags, [" + ", ".join(sql_string(t) for t in self.tags) + "])")
+        clauses.extend(self._photo_clauses())
         if self.sql and self.sql.strip():
             check_filter_text(self.sql)  # before wrapping: "(1=1) OR (1=1)" would look balanced
             clauses.append(f"({self.sql.strip()})")
         clauses.extend(f"({c})" for c in self.extra)
         return " AND ".join(clauses) or None
+
+    def _photo_clauses(self) -> list[str]:
+        clauses = []
+        if self.taken_after:
+            clauses.append(f"taken_at >= {_timestamp(_moment(self.taken_after))}")
+        if self.taken_before:
+            clauses.append(f"taken_at < {_timestamp(_moment(self.taken_before))}")
+        if self.camera and self.camera.strip():
+            clauses.append(_contains_any(("camera_make", "camera_model"), self.camera))
+        if self.place and self.place.strip():
+            clauses.append(_contains_any(("city", "region", "country"), self.place))
+        if self.has_location is not None:
+            clauses.append("gps_lat IS NOT NULL" if self.has_location else "gps_lat IS NULL")
+        return clauses
+
+
+def _moment(value: date | datetime) -> datetime:
+    return value if isinstance(value, datetime) else datetime.combine(value, time.min)
+
+
+def _contains_any(columns: Sequence[str], text: str) -> str:
+    """Case-insensitive substring match on any column (strpos: no LIKE wildcards to escape)."""
+    needle = sql_string(text.strip().lower())
+    return "(" + " OR ".join(f"strpos(lower({c}), {needle}) > 0" for c in columns) + ")"

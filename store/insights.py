@@ -98,3 +98,55 @@ def index_status(library) -> dict[str, Any]:
         "vector_index": vector_index,
         "summary": f"{vector_index} (approximate)" if vector_index else "none (exact search)",
     }
+
+
+def photo_summary(library, top: int = 5) -> dict[str, Any]:
+    """How many rows have a date taken and a location, and the most common cameras."""
+    names = library.table.schema.names
+    if "taken_at" not in names:  # a table from before the photo columns (python -m pipeline upgrade)
+        return {"with_taken_at": 0, "with_location": 0, "top_cameras": []}
+    data = _columns(library, ["taken_at", "gps_lat", "camera_make", "camera_model"])
+    counts: dict[str, int] = {}
+    for make, model in zip(data["camera_make"].to_pylist(), data["camera_model"].to_pylist()):
+        name = camera_name(make, model)
+        if name:
+            counts[name] = counts.get(name, 0) + 1
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
+    return {
+        "with_taken_at": data.num_rows - data["taken_at"].null_count,
+        "with_location": data.num_rows - data["gps_lat"].null_count,
+        "top_cameras": [{"camera": name, "count": count} for name, count in ranked],
+    }
+
+
+def camera_name(make: str | None, model: str | None) -> str | None:
+    """'Apple' + 'iPhone 12' -> 'Apple iPhone 12'; 'Canon' + 'Canon EOS R5' -> 'Canon EOS R5'."""
+    if not model:
+        return make or None
+    if make and not model.lower().startswith(make.split()[0].lower()):
+        return f"{make} {model}"
+    return model
+
+
+def taken_per_month(library) -> list[dict[str, Any]]:
+    """[{"month": date (first day), "count": n}] by date taken, months without photos left out."""
+    if "taken_at" not in library.table.schema.names:
+        return []
+    data = _columns(library, ["taken_at"])
+    months = pc.floor_temporal(data["taken_at"], unit="month").to_pylist() if data.num_rows else []
+    counts: dict[datetime, int] = {}
+    for month in months:
+        if month is not None:
+            counts[month] = counts.get(month, 0) + 1
+    return [{"month": month.date(), "count": counts[month]} for month in sorted(counts)]
+
+
+def geotagged(library, where: str | None = None, limit: int = 20000) -> list[dict[str, Any]]:
+    """Coordinates of geotagged photos (for a map): [{"lat", "lon", "file_name", "city"}]."""
+    if "gps_lat" not in library.table.schema.names:
+        return []
+    clause = "gps_lat IS NOT NULL AND gps_lon IS NOT NULL" + (f" AND ({where})" if where else "")
+    data = library.table.to_lance().to_table(columns=["gps_lat", "gps_lon", "file_name", "city"],
+                                             filter=clause, limit=limit)
+    return [{"lat": r["gps_lat"], "lon": r["gps_lon"], "file_name": r["file_name"], "city": r["city"]}
+            for r in data.to_pylist()]

@@ -18,11 +18,11 @@ from store.errors import (
     TableNotFoundError, one_line,
 )
 from store.filters import check_filter_text, sql_string
-from store.schema import METADATA_COLUMNS, image_schema, rows_to_table, schema_model
+from store.schema import METADATA_COLUMNS, PHOTO_COLUMNS, image_schema, rows_to_table, schema_model
 
 DEFAULT_DB = "./data/lancedb"
 DEFAULT_TABLE = "images"
-SORTABLE_COLUMNS = ("indexed_at", "file_name", "file_size", "width", "height", "format", "uri", "id", "mtime")
+SORTABLE_COLUMNS = ("indexed_at", "file_name", "file_size", "width", "height", "format", "uri", "id", "mtime", "taken_at")
 
 T = TypeVar("T")
 
@@ -147,6 +147,9 @@ class ImageLibrary:
                     self.table_name, schema=image_schema(dim, model_id), exist_ok=True
                 )
         self.check_model(model_id, dim)
+        from store.upgrade import add_missing_columns
+
+        add_missing_columns(self)  # an older table gains the new (empty) columns on its first write
 
     def check_model(self, model_id: str, dim: int | None = None) -> None:
         table_model, table_dim = self.model_info()
@@ -218,6 +221,9 @@ class ImageLibrary:
         rows = old.to_table(filter=" OR ".join(clauses) if clauses else None)
         if rows.num_rows == 0:
             return 0
+        for field in self.table.schema:  # a version from before a schema upgrade lacks the new columns
+            if field.name not in rows.schema.names:
+                rows = rows.append_column(field, pa.nulls(rows.num_rows, field.type))
         return self.add(rows.select(self.table.schema.names).cast(self.table.schema)).inserted
 
     def restore(self, version: int) -> None:
@@ -241,7 +247,10 @@ class ImageLibrary:
         try:
             self.table.search().where(where).select(["id"]).limit(1).to_arrow()
         except (ValueError, RuntimeError, OSError) as error:
-            raise InvalidFilterError(f"invalid filter {where!r}: {one_line(error)}") from None
+            hint = ""
+            if any(c in where and c not in self.table.schema.names for c in PHOTO_COLUMNS):
+                hint = " (this table predates the photo columns: run python -m pipeline upgrade)"
+            raise InvalidFilterError(f"invalid filter {where!r}: {one_line(error)}{hint}") from None
 
     def get(self, image_id: str, with_thumbnail: bool = True, with_vector: bool = False) -> dict | None:
         found = self.get_many([image_id], with_thumbnail=with_thumbnail, with_vector=with_vector)
@@ -250,7 +259,7 @@ class ImageLibrary:
     def get_many(self, ids: Sequence[str], with_thumbnail: bool = False, with_vector: bool = False) -> list[dict]:
         if not ids:
             return []
-        columns = _columns(with_thumbnail, with_vector)
+        columns = _columns(self.table, with_thumbnail, with_vector)
         rows = self.table.search().where(id_filter(ids)).select(columns).limit(len(ids)).to_arrow()
         return rows.to_pylist()
 
@@ -314,7 +323,7 @@ class ImageLibrary:
 
     def _vector_query(self, query, k, predicate, with_thumbnail, with_vector, plan) -> pa.Table:
         builder = self.table.search(query).distance_type("cosine").limit(k)
-        builder = builder.select(_columns(with_thumbnail, with_vector) + ["_distance"])
+        builder = builder.select(_columns(self.table, with_thumbnail, with_vector) + ["_distance"])
         if plan is None:
             builder = builder.bypass_vector_index()
         else:
@@ -337,7 +346,7 @@ class ImageLibrary:
 
         if order_by not in SORTABLE_COLUMNS:
             raise LibraryError(f"cannot sort by {order_by!r}: choose one of {', '.join(SORTABLE_COLUMNS)}")
-        builder = self.table.search().select(_columns(with_thumbnail, False))
+        builder = self.table.search().select(_columns(self.table, with_thumbnail, False))
         if where:
             self.validate_filter(where)
             builder = builder.where(where)
@@ -348,7 +357,7 @@ class ImageLibrary:
 
     def query(self, where: str | None = None, select: Sequence[str] | None = None, limit: int | None = 100) -> pa.Table:
         """Read-only filtered projection (the CLI's `query --where/--select`)."""
-        columns = list(select) if select else list(METADATA_COLUMNS)
+        columns = list(select) if select else _columns(self.table, False, False)
         unknown = [c for c in columns if c not in self.table.schema.names]
         if unknown:
             raise LibraryError(f"unknown column(s): {', '.join(unknown)}; have {', '.join(self.table.schema.names)}")
@@ -387,6 +396,8 @@ class ImageLibrary:
         return result
 
     def stats(self) -> dict:
+        from store.insights import photo_summary
+
         table = self.table
         model, dim = schema_model(table.schema)
         data = table.to_lance().to_table(columns=["format", "file_size"])
@@ -407,6 +418,7 @@ class ImageLibrary:
             "versions": len(table.list_versions()),
             "disk_bytes": self._disk_bytes(),
             "indices": [_index_name(i) for i in table.list_indices()],
+            **photo_summary(self),  # with_taken_at, with_location, top_cameras
         }
 
     def _disk_bytes(self) -> int:
@@ -423,8 +435,9 @@ class ImageLibrary:
         return total
 
 
-def _columns(with_thumbnail: bool, with_vector: bool) -> list[str]:
-    columns = list(METADATA_COLUMNS)
+def _columns(table, with_thumbnail: bool, with_vector: bool) -> list[str]:
+    names = set(table.schema.names)  # a table from before the photo columns still opens and reads
+    columns = [c for c in METADATA_COLUMNS if c in names]
     if with_thumbnail:
         columns.append("thumbnail")
     if with_vector:

@@ -15,7 +15,8 @@ import pyarrow as pa
 
 from store.errors import InvalidRowsError
 
-SCHEMA_VERSION = 1
+# 1: the image columns. 2: photo metadata (PHOTO_FIELDS), added to older tables by store/upgrade.py.
+SCHEMA_VERSION = 2
 MODEL_KEY = b"imagesearch.model"
 DIM_KEY = b"imagesearch.dim"
 SCHEMA_VERSION_KEY = b"imagesearch.schema_version"
@@ -27,10 +28,32 @@ TIMESTAMP = pa.timestamp("us", tz="UTC")
 # creators agree on.
 PRIMARY_KEY_METADATA = {b"lance-schema:unenforced-primary-key:position": b"1"}
 
+# What a photo's EXIF says (pipeline/photo_metadata.py), all nullable. `taken_at` is UTC when the
+# camera recorded its offset (kept in `taken_at_offset`), else the camera's wall clock read as UTC.
+PHOTO_FIELDS = [
+    pa.field("taken_at", TIMESTAMP),
+    pa.field("taken_at_offset", pa.string()),  # "+01:00", or null when the camera did not say
+    pa.field("camera_make", pa.string()),
+    pa.field("camera_model", pa.string()),
+    pa.field("lens", pa.string()),
+    pa.field("focal_length_mm", pa.float32()),
+    pa.field("exposure_s", pa.float32()),
+    pa.field("f_number", pa.float32()),
+    pa.field("iso", pa.int32()),
+    pa.field("gps_lat", pa.float64()),  # degrees, north positive
+    pa.field("gps_lon", pa.float64()),  # degrees, east positive
+    pa.field("gps_alt", pa.float32()),  # metres above sea level
+    pa.field("country", pa.string()),  # place names from the offline reverse geocoder
+    pa.field("region", pa.string()),
+    pa.field("city", pa.string()),
+]
+PHOTO_COLUMNS = [f.name for f in PHOTO_FIELDS]
+LOCATION_COLUMNS = ["gps_lat", "gps_lon", "gps_alt", "country", "region", "city"]  # --no-location
+
 # Columns that describe an image; everything but the heavy `thumbnail` and `vector`.
 METADATA_COLUMNS = [
     "id", "uri", "file_name", "description", "tags", "width", "height", "format",
-    "file_size", "mtime", "indexed_at", "attributes",
+    "file_size", "mtime", "indexed_at", "attributes", *PHOTO_COLUMNS,
 ]
 
 
@@ -48,7 +71,8 @@ def image_schema(dim: int, model_id: str) -> pa.Schema:
         pa.field("mtime", TIMESTAMP),  # source file's mtime, for incremental re-indexing
         pa.field("indexed_at", TIMESTAMP),
         pa.field("attributes", pa.string()),  # JSON object: e.g. generation parameters
-        pa.field("thumbnail", pa.binary()),  # JPEG, longest side <= 256 px
+        *PHOTO_FIELDS,
+        pa.field("thumbnail", pa.binary()),  # JPEG, longest side <= 256 px, never with EXIF
         pa.field("vector", pa.list_(pa.float32(), dim)),
     ]
     metadata = {
@@ -73,9 +97,23 @@ def normalise(vectors: np.ndarray) -> np.ndarray:
     return vectors / np.maximum(norms, 1e-12)
 
 
+def schema_version(schema: pa.Schema) -> int:
+    """The layout version a table was written with; tables from before versioning are 1."""
+    value = (schema.metadata or {}).get(SCHEMA_VERSION_KEY)
+    try:
+        return int(value) if value else 1
+    except ValueError:
+        return 1
+
+
 def _as_utc(value: Any) -> datetime | None:
     if value is None:
         return None
+    if isinstance(value, str):  # ISO-8601, as photo metadata travels between job stages
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            raise InvalidRowsError(f"expected an ISO-8601 time, got {value[:40]!r}") from None
     if isinstance(value, (int, float)):
         return datetime.fromtimestamp(value, tz=timezone.utc)
     if isinstance(value, datetime):
@@ -118,6 +156,8 @@ def rows_to_table(rows: Iterable[Mapping[str, Any]], schema: pa.Schema) -> pa.Ta
             "attributes": attributes,
             "thumbnail": row.get("thumbnail"),
         }
+        for name in PHOTO_COLUMNS:
+            values[name] = _as_utc(row.get(name)) if name == "taken_at" else row.get(name)
         for name in schema.names:
             if name != "vector":
                 columns[name].append(values.get(name))

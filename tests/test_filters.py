@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from store import ImageLibrary, InvalidFilterError
-from store.filters import check_filter_text
+from store.filters import FilterSpec, check_filter_text
 
 
 @pytest.fixture
@@ -60,3 +60,17 @@ def test_a_hostile_filter_cannot_widen_a_delete(library):
         library.delete(where="format = 'PNG') OR (1=1")
     assert library.count() == 6
     assert library.delete(where="description = 'a;b'") == 1
+
+
+def test_photo_filters_build_quoted_case_insensitive_clauses_that_compose_with_sql():
+    from datetime import date
+
+    spec = FilterSpec(taken_after=date(2019, 6, 1), taken_before=date(2019, 9, 1), camera="O'Brien Cam",
+                      place="Lisbon", has_location=True, sql="width > 10")
+    where = spec.where()
+    assert "taken_at >= timestamp '2019-06-01 00:00:00'" in where and "taken_at < timestamp '2019-09-01 00:00:00'" in where
+    assert "strpos(lower(camera_model), 'o''brien cam') > 0" in where
+    assert "strpos(lower(city), 'lisbon') > 0" in where and "gps_lat IS NOT NULL" in where
+    assert where.endswith("(width > 10)")
+    assert FilterSpec(has_location=False).where() == "gps_lat IS NULL"
+    assert FilterSpec(camera="  ").where() is None

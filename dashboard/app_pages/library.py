@@ -5,7 +5,7 @@ from __future__ import annotations
 import altair as alt
 import streamlit as st
 
-from dashboard import resources, widgets
+from dashboard import photo_widgets, resources, widgets
 from store import LibraryError, insights
 
 PAGE_SIZE = 24
@@ -86,12 +86,14 @@ with tab_charts:
         c3.altair_chart(hist(insights.megapixel_histogram(library), "megapixels", lambda v: f"{v:.2g}"), width="stretch")
         c4.markdown("**File size**")
         c4.altair_chart(hist(insights.file_size_histogram(library), "file size", widgets.human_bytes), width="stretch")
+        photo_widgets.photo_charts(library)
 
 # --- gallery ----------------------------------------------------------------------------------
 with tab_gallery:
     state.setdefault("library_selected", set())
     controls = st.columns([2, 1, 1, 2])
-    order = controls[0].selectbox("Sort by", ["indexed_at", "file_name", "file_size", "width", "format"], key="library_order")
+    order = controls[0].selectbox("Sort by", [c for c in ("indexed_at", "taken_at", "file_name", "file_size", "width", "format")
+                                                      if c in library.table.schema.names], key="library_order")
     descending = controls[1].toggle("Descending", value=True, key="library_desc")
     pages = max(1, -(-stats["rows"] // PAGE_SIZE))
     page = controls[2].number_input(f"Page (of {pages})", 1, pages, 1, key="library_page")

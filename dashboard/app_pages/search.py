@@ -8,7 +8,7 @@ import time
 import streamlit as st
 from PIL import Image
 
-from dashboard import resources, widgets
+from dashboard import photo_widgets, resources, widgets
 from pipeline.compose import QueryTerm, compose_query
 from pipeline.formats import upload_types
 from store import LibraryError
@@ -209,6 +209,7 @@ if selected and detail_area is not None:
             f"Score **{selected['score']:.4f}** · {selected.get('format') or '?'} · "
             f"{selected.get('width')}×{selected.get('height')} · {widgets.human_bytes(selected.get('file_size') or 0)}"
         )
+        photo_widgets.photo_details(selected)
         if selected.get("description"):
             st.markdown(selected["description"])
         if selected.get("tags"):

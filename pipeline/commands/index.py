@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 
 from pipeline.commands.common import UsageError, choose_model, open_library, print_json
 from pipeline.ingest.index import AUTO_RAY_MIN_CPUS, AUTO_RAY_THRESHOLD
@@ -35,6 +36,8 @@ def register(sub, common) -> None:
     p.add_argument("--encode-batch-size", type=int, default=None, help="images per encoder batch (default: 256 on GPU, 64 on CPU)")
     p.add_argument("--num-encoders", type=int, default=None, help="encoder actors (default: one per GPU, else one per 4 CPUs)")
     p.add_argument("--commit-every", type=int, default=None, help="rows per table commit in the Ray job (default 4096)")
+    p.add_argument("--no-location", action="store_true",
+                   help="do not store GPS coordinates or place names (env IMAGESEARCH_NO_LOCATION=1)")
     p.add_argument("--shared-db", action="store_true", help="the local --db path is on storage every cluster node mounts")
     p.set_defaults(run=run_index)
 
@@ -55,6 +58,8 @@ def run_index(args: argparse.Namespace) -> int:
 
     _check(args)
     settings = args.settings.but(ray_address=args.ray_address)
+    if args.no_location:
+        settings = settings.but(limits=replace(settings.limits, location=False))
     library = open_library(args)
     encoder = ClipEncoder(choose_model(args, library), device=settings.device, dtype=args.dtype,
                           batch_size=args.encode_batch_size or args.batch_size)

@@ -45,6 +45,9 @@ def run_stats(args: argparse.Namespace) -> int:
     formats = ", ".join(f"{name} {count}" for name, count in stats["formats"].items())
     print(f"formats    {formats or '-'}")
     print(f"indexes    {', '.join(stats['indices']) or 'none (exact search)'}")
+    cameras = ", ".join(f"{c['camera']} {c['count']}" for c in stats["top_cameras"])
+    print(f"photos     {stats['with_taken_at']} with a date taken, {stats['with_location']} with a location")
+    print(f"cameras    {cameras or '-'}")
     return 0
 
 

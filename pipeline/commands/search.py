@@ -15,6 +15,7 @@ import sys
 import time
 
 from pipeline.commands.common import UsageError, make_encoder, open_library, print_json
+from pipeline.commands.photo_filters import add_photo_arguments, photo_where, sort_hits
 from pipeline.formats import IMAGE_EXTENSIONS
 from store import TableNotFoundError
 
@@ -38,6 +39,7 @@ def register(sub, common) -> None:
     p.add_argument("--where", help="SQL filter applied before the vector search, e.g. \"format = 'PNG'\"")
     p.add_argument("--min-score", type=float, default=None, help="drop results below this cosine similarity")
     p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    add_photo_arguments(p)
     p.set_defaults(run=run_search)
 
 
@@ -134,13 +136,15 @@ def run_search(args: argparse.Namespace) -> int:
         library.check_model(encoder.model_id, encoder.dim)
     vector = compose_query(encoder, query_terms, library)
     exclude = [v for kind, v, _ in terms if kind == "id"]
-    hits = library.search(vector, k=args.k, where=args.where, min_score=args.min_score, exclude_ids=exclude)
+    where = photo_where(args)
+    hits = sort_hits(library.search(vector, k=args.k, where=where, min_score=args.min_score, exclude_ids=exclude),
+                     args.sort)
     took_ms = (time.perf_counter() - started) * 1000
     if args.json:
         described = [{"kind": kind, "value": value, "weight": weight} for kind, value, weight in terms]
         print_json({"query": {"text": args.text[0] if len(args.text) == 1 else args.text or None,
                               "image": args.image[0] if len(args.image) == 1 else args.image or None,
-                              "terms": described, "k": args.k, "where": args.where},
+                              "terms": described, "k": args.k, "where": where},
                     "took_ms": round(took_ms, 2), "results": hits})
         return 0
     if not hits:

@@ -24,4 +24,5 @@ def item_row(item: Item) -> dict[str, Any]:
         "attributes": item.attributes,
         "thumbnail": decoded.thumbnail,
         "vector": item.vector,
+        **decoded.metadata,  # photo columns (taken_at, camera, GPS, place), all nullable
     }
