@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Sequence
 
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from store import ImageLibrary
 
 log = logging.getLogger(__name__)
+KEYWORD_THREADS = 4
 
 
 @dataclass
@@ -132,18 +134,23 @@ def search_many(library: "ImageLibrary", encoder, requests: Sequence[SearchReque
     vectors = query_vectors(library, encoder, requests, modes)
     encoded = time.perf_counter()
     model_id = library.model_info()[0]
-    semantic: dict[int, list[dict]] = {}
-    groups: dict[tuple, list[int]] = {}
-    for i, (request, mode) in enumerate(zip(requests, modes)):
-        if mode != "keyword":
-            key = (retrieval_depth(request.offset, request.k), request.where, tuple(request.exclude_ids))
-            groups.setdefault(key, []).append(i)
-    for (depth, where, exclude), members in groups.items():
-        for i, hits in zip(members, semantic_candidates(library, [vectors[i] for i in members], depth, where, exclude)):
-            semantic[i] = hits
-    pages = []
-    for i, (request, mode) in enumerate(zip(requests, modes)):
-        pages.append(_page(library, request, mode, vectors[i], semantic.get(i, []), model_id))
+    # The keyword sides run in threads while the vector sides run here (LanceDB releases the GIL), so
+    # a hybrid search costs about the slower side, not the sum.
+    with ThreadPoolExecutor(max_workers=KEYWORD_THREADS) as pool:
+        keyword = {i: pool.submit(keyword_results, library, r.words(), retrieval_depth(r.offset, r.k), r.where,
+                                  vector=vectors[i], exclude_ids=r.exclude_ids)
+                   for i, (r, mode) in enumerate(zip(requests, modes)) if mode != "semantic"}
+        semantic: dict[int, list[dict]] = {}
+        groups: dict[tuple, list[int]] = {}
+        for i, (request, mode) in enumerate(zip(requests, modes)):
+            if mode != "keyword":
+                key = (retrieval_depth(request.offset, request.k), request.where, tuple(request.exclude_ids))
+                groups.setdefault(key, []).append(i)
+        for (depth, where, exclude), members in groups.items():
+            found = semantic_candidates(library, [vectors[i] for i in members], depth, where, exclude)
+            semantic.update(zip(members, found))
+        pages = [_page(library, request, mode, semantic.get(i, []), keyword[i].result() if i in keyword else [], model_id)
+                 for i, (request, mode) in enumerate(zip(requests, modes))]
     log.debug("%d searches: encoding %.1f ms, searching %.1f ms", len(requests),
               (encoded - started) * 1000, (time.perf_counter() - encoded) * 1000)
     return pages
@@ -156,9 +163,8 @@ def search(library: "ImageLibrary", encoder, request: SearchRequest) -> SearchPa
     return page
 
 
-def _page(library, request: SearchRequest, mode: str, vector, hits: list[dict], model_id) -> SearchPage:
+def _page(library, request: SearchRequest, mode: str, hits: list[dict], keyword: list[dict], model_id) -> SearchPage:
     started = time.perf_counter()
-    depth = retrieval_depth(request.offset, request.k)
     cut = 0
     if mode != "keyword":
         if request.min_score is not None:
@@ -169,8 +175,6 @@ def _page(library, request: SearchRequest, mode: str, vector, hits: list[dict], 
     if mode == "semantic":
         ranked = hits
     else:
-        keyword = keyword_results(library, request.words(), depth, request.where,
-                                  vector=vector, exclude_ids=request.exclude_ids)
         ranked = keyword if mode == "keyword" else fuse(request.words(), hits, keyword)
     ranked = sort_results(ranked, request.sort)
     results = ranked[request.offset:request.offset + request.k]
