@@ -197,7 +197,7 @@ def main(argv=None):
             result["latency"] = [latency(int(n), args, workdir, rng) for n in args.sizes.split(",")]
     if not args.skip_cutoff:
         print("relevance cutoff on the labelled set:")
-        result["cutoff"] = cutoff_quality(args, rng)
+        result["cutoff"] = cutoff_quality(args, np.random.default_rng(args.seed))  # same set with or without latency
     print(json.dumps(result))
 
 

@@ -22,7 +22,8 @@ log = logging.getLogger(__name__)
 
 CLIP_GAP = 0.08  # measured: see the module docstring
 # Per-family gaps, matched on the model id, for families whose text-image cosines have another spread.
-# SigLIP's sigmoid-trained cosines sit lower and closer together (about 0.6x CLIP's spread).
+# SigLIP's sigmoid-trained cosines sit lower and closer together: 0.6x is an unmeasured estimate until
+# the models' presets (score_scale) give a measured one.
 FAMILY_GAPS = {"siglip": CLIP_GAP * 0.6}
 
 

@@ -13,7 +13,7 @@ import argparse
 import json
 import sys
 
-from pipeline.commands.common import UsageError, json_default, make_encoder
+from pipeline.commands.common import UsageError, json_default
 from store import LibraryError
 
 OPTIONS = {"text": str, "mode": str, "k": int, "offset": int, "page": int, "sort": str, "where": str,
@@ -80,7 +80,8 @@ def build_requests(args: argparse.Namespace, queries: list[tuple[int, dict]], pa
 
 
 def run_batch(args: argparse.Namespace, library) -> int:
-    from pipeline.searching import choose_mode, search_many
+    from pipeline.commands.search import run_requests
+    from pipeline.searching import choose_mode
 
     if args.expression or args.text or args.image or args.like:
         raise UsageError("--queries takes its queries from the file: drop the other query terms")
@@ -90,14 +91,7 @@ def run_batch(args: argparse.Namespace, library) -> int:
         modes = [choose_mode(library, r) for r in requests]
     except LibraryError as error:
         raise UsageError(str(error)) from None
-    encoder = None
-    if any(mode != "keyword" for mode in modes):
-        encoder = make_encoder(args, library)
-        library.check_model(encoder.model_id, encoder.dim)
-    try:
-        pages = search_many(library, encoder, requests)
-    except LibraryError as error:
-        raise UsageError(str(error)) from None
+    pages = run_requests(args, library, requests, needs_model=any(mode != "keyword" for mode in modes))
     for (number, options), request, page in zip(queries, requests, pages):
         record = {"line": number, "query": options["text"], "sort": request.sort, **page.to_dict()}
         record.pop("took_ms")  # one batch: per-query time is not measured apart

@@ -138,9 +138,23 @@ def page_offset(offset: int | None, page: int | None, k: int) -> int:
     return offset or 0
 
 
+def run_requests(args: argparse.Namespace, library, requests: list, needs_model: bool) -> list:
+    """Search pages for requests, loading the model only when a vector side needs it."""
+    from pipeline.searching import search_many
+
+    encoder = None
+    if needs_model:
+        encoder = make_encoder(args, library)
+        library.check_model(encoder.model_id, encoder.dim)
+    try:
+        return search_many(library, encoder, requests)
+    except LibraryError as error:
+        raise UsageError(str(error)) from None
+
+
 def run_search(args: argparse.Namespace) -> int:
     from pipeline.compose import QueryTerm
-    from pipeline.searching import SearchRequest, search
+    from pipeline.searching import SearchRequest
 
     if args.k < 1:
         raise UsageError("--k must be at least 1")
@@ -168,14 +182,8 @@ def run_search(args: argparse.Namespace) -> int:
     request = SearchRequest(terms=query_terms, mode=args.mode, k=args.k, offset=offset, where=args.where,
                             min_score=args.min_score, cutoff=not args.no_cutoff, sort=args.sort,
                             exclude_ids=exclude)
-    encoder = None
-    if args.mode != "keyword" and any(kind != "id" for kind, _, _ in terms):  # "more like this" needs no model
-        encoder = make_encoder(args, library)
-        library.check_model(encoder.model_id, encoder.dim)
-    try:
-        page = search(library, encoder, request)
-    except LibraryError as error:
-        raise UsageError(str(error)) from None
+    needs_model = args.mode != "keyword" and any(kind != "id" for kind, _, _ in terms)  # "more like this" needs none
+    page = run_requests(args, library, [request], needs_model)[0]
     hits = page.results
     took_ms = (time.perf_counter() - started) * 1000
     if args.json:
