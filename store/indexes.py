@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from store.errors import one_line
 from store.text_search import refresh_text_indexes
 
 if TYPE_CHECKING:
@@ -251,6 +252,10 @@ def optimize_if_large(library: "ImageLibrary", threshold: int | None = None, **k
     only build or refresh the full-text indexes (cheap: keyword search is on from the first job)."""
     threshold = INDEX_THRESHOLD if threshold is None else threshold
     if library.count() < threshold:
-        refresh_text_indexes(library)
+        try:
+            refresh_text_indexes(library)
+        except Exception as error:  # noqa: BLE001 - the job's rows are written; new rows are found unindexed
+            log.warning("full-text index not refreshed (keyword search still finds new rows, more slowly): %s",
+                        one_line(error))
         return None
     return optimize(library, index_threshold=threshold, **kwargs)

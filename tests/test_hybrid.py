@@ -164,6 +164,12 @@ def test_bad_requests_are_one_line_errors(library):
         run(library, "keyword", offset=-1)
 
 
+@pytest.mark.parametrize("text, expected", [("') OR 1=1 --", []), ('lisbon" AND (', [10, 12, 14]),
+                                            ("*", []), ("lisbon:NOT", [10, 12, 14])])
+def test_query_syntax_in_typed_words_is_only_words(library, text, expected):
+    assert sorted(ids(run(library, "keyword", text=text).results)) == expected
+
+
 def test_deep_pages_still_slice_one_list(library):
     rows = [row(100 + i, FOREST, description="lisbon") for i in range(WINDOW + 10)]
     library.add(rows)
