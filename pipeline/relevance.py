@@ -5,8 +5,9 @@ SigLIP's lower, so a fixed `--min-score` that suits one model drops everything w
 rule here is relative: keep a hit when its similarity is at least `best - gap`, where `best` is the
 query's top similarity (after filters) and `gap` belongs to the model family. Relevant images of a
 query cluster just under its best hit; unrelated ones sit a clear margin lower, and without a rule
-they fill every page past the last relevant image. The gap for CLIP was measured on a labelled set
-(benchmarks/hybrid_bench.py, README "Relevance cutoff").
+they fill every page past the last relevant image. The CLIP gap was chosen on a labelled set of
+synthetic CLIP-shaped vectors (benchmarks/hybrid_bench.py, README "Relevance cutoff"), not on real
+weights: re-measure it when real weights and labels are at hand.
 
 It applies to text-only queries (image and "more like this" queries compare image to image, a
 different scale), to the semantic side only (a keyword hit matched the words: that is its evidence),
@@ -20,7 +21,7 @@ from typing import Sequence
 
 log = logging.getLogger(__name__)
 
-CLIP_GAP = 0.08  # measured: see the module docstring
+CLIP_GAP = 0.08  # chosen on the labelled set: see the module docstring
 # Per-family gaps, matched on the model id, for families whose text-image cosines have another spread.
 # SigLIP's sigmoid-trained cosines sit lower and closer together: 0.6x is an unmeasured estimate until
 # the models' presets (score_scale) give a measured one.
