@@ -19,7 +19,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from store.errors import InvalidRequestError
+from store.errors import InvalidRequestError, one_line
+from store.text_search import refresh_text_indexes
 
 if TYPE_CHECKING:
     from store.library import ImageLibrary
@@ -117,6 +118,7 @@ class OptimizeReport:
     vector_index: str | None  # "built", "rebuilt", "refreshed", "none (exact search)"
     plan: dict | None
     scalar_indexes: list[str] = field(default_factory=list)
+    text_indexes: list[str] = field(default_factory=list)  # fields whose full-text index was built
     fragments_before: int = 0
     fragments_after: int = 0
     removed_versions: int = 0
@@ -232,11 +234,12 @@ def optimize(
         build_vector_index(library, plan)
         action = "built"
     scalars = build_scalar_indexes(library, missing_only=not rebuild) if rows else []
+    texts = refresh_text_indexes(library)
     # Index builds are commits too: prune again so only `retention` worth of versions remains.
     table.to_lance().cleanup_old_versions(older_than=retention)
     versions_after = len(table.list_versions())
     return OptimizeReport(
-        rows=rows, vector_index=action, plan=asdict(plan) if plan else None, scalar_indexes=scalars,
+        rows=rows, vector_index=action, plan=asdict(plan) if plan else None, scalar_indexes=scalars, text_indexes=texts,
         fragments_before=fragments_before, fragments_after=fragments_after,
         removed_versions=max(0, versions_before + 1 - versions_after),
         bytes_removed=max(0, bytes_before - library._disk_bytes()),
@@ -245,8 +248,14 @@ def optimize(
 
 
 def optimize_if_large(library: "ImageLibrary", threshold: int | None = None, **kwargs) -> OptimizeReport | None:
-    """The hook for bulk jobs: optimize once the table has `threshold` (INDEX_THRESHOLD) rows, else do nothing."""
+    """The hook for bulk jobs: optimize once the table has `threshold` (INDEX_THRESHOLD) rows; below it,
+    only build or refresh the full-text indexes (cheap: keyword search is on from the first job)."""
     threshold = INDEX_THRESHOLD if threshold is None else threshold
     if library.count() < threshold:
+        try:
+            refresh_text_indexes(library)
+        except Exception as error:  # noqa: BLE001 - the job's rows are written; new rows are found unindexed
+            log.warning("full-text index not refreshed (keyword search still finds new rows, more slowly): %s",
+                        one_line(error))
         return None
     return optimize(library, index_threshold=threshold, **kwargs)

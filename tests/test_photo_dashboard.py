@@ -40,14 +40,15 @@ def texts(elements) -> str:
 
 
 def result_names(at: AppTest) -> list[str]:
-    return [m.value.split(" · ", 1)[1] for m in at.markdown if m.value.startswith("**") and " · " in m.value
-            and m.value.endswith(".jpg")]
+    tiles = [m.value.split("\n", 1)[0].rstrip() for m in at.markdown if m.value.startswith("**") and " · " in m.value]
+    return [tile.split(" · ", 1)[1] for tile in tiles if tile.endswith(".jpg")]
 
 
 def test_place_and_camera_filters_narrow_search_and_details_show_when_and_where(env):
     at = AppTest.from_file(APP, default_timeout=60).run()
     at.text_input(key="search_text").input("a street")
     at.text_input(key="search_place").input("lisbon")
+    at.checkbox(key="search_cutoff").uncheck()  # a tiny random model's scores: the cutoff would hide most
     at.button(key=SEARCH).click().run()
     assert not at.exception, at.exception
     assert result_names(at) == ["lisbon.jpg"]

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import io
 import time
+from dataclasses import replace
 
 import streamlit as st
 from PIL import Image
 
-from dashboard import photo_widgets, resources, widgets
-from pipeline.compose import QueryTerm, compose_query
+from dashboard import photo_widgets, resources, search_modes, widgets
+from pipeline.compose import QueryTerm
 from pipeline.formats import upload_types
+from pipeline.searching import SearchRequest, search
 from store import LibraryError
+from store.hybrid import default_mode
 from store.errors import one_line
 
 NEGATIVE_WEIGHT = 0.5  # how hard "not this" pushes away, relative to the positive terms
@@ -25,6 +28,7 @@ st.title("Search")
 widgets.require_table(library)
 
 encoder, model_error = resources.get_encoder()
+from_url = search_modes.read_url_once()  # a shared link: fill the form from it and run its search
 
 
 def like(row: dict) -> None:
@@ -36,6 +40,20 @@ def like(row: dict) -> None:
 def select(row: dict) -> None:
     state.search_selected = row["id"]
     state.search_confirm_delete = None
+
+
+def load_more() -> None:
+    """The next page of the same ranked list, appended: what is on screen stays where it is."""
+    request = state.get("search_request")
+    if request is None:
+        return
+    try:
+        more = search(library, encoder, replace(request, offset=len(state.search_results)))
+    except (LibraryError, ValueError) as error:
+        state.search_error = str(error)
+        return
+    state.search_results = state.search_results + more.results
+    state.search_has_more = more.has_more
 
 
 def build_terms(text: str, negative: str, image_bytes: bytes | None, image_weight: float) -> list[QueryTerm]:
@@ -68,24 +86,28 @@ def run_search(where: str | None) -> None:
     if not terms:
         state.search_error = "Type a description, upload a picture, or pick \"More like this\" on a result."
         return
-    if encoder is None and any(t.kind != "id" for t in terms):
+    if encoder is None and any(t.kind != "id" for t in terms) and state.get("search_mode") != "keyword":
         state.search_error = "Text and image queries need the model, which is not loaded (see the banner above)."
         return
     like_id = state.search_like["id"] if state.get("search_like") else None
     minimum = state.get("search_min_score", 0.0)
+    mode = state.get("search_mode") or default_mode(library)
+    words = state.get("search_text", "").strip()
+    request = SearchRequest(
+        terms=terms, text=words, mode=mode if words else None, k=int(state.get("search_k", 20)), where=where,
+        min_score=minimum if minimum > 0 and mode != "keyword" else None, with_thumbnail=True,
+        cutoff=state.get("search_cutoff", True), exclude_ids=[like_id] if like_id else (),
+    )
     started = time.perf_counter()
     try:
-        vector = compose_query(encoder, terms, library)
-        results = library.search(
-            vector, k=int(state.get("search_k", 20)), where=where,
-            min_score=minimum if minimum > 0 else None, with_thumbnail=True,
-            exclude_ids=[like_id] if like_id else (),
-        )
+        page = search(library, encoder, request)
     except (LibraryError, ValueError) as error:
         state.search_error = str(error)
         return
     state.search_seconds = time.perf_counter() - started
-    state.search_results = results
+    state.search_results = page.results
+    state.search_request, state.search_has_more = request, page.has_more
+    search_modes.write_url(page.mode)
     state.search_error = None
     state.search_selected = None
     label = [f'"{t.value}"' for t in terms if t.kind == "text" and t.weight > 0]
@@ -107,9 +129,13 @@ with st.form("search_form", border=True):
                             type=upload_types())
     middle[1].slider("Image weight (with text and image)", 0.0, 1.0, 0.5, 0.05, key="search_image_weight",
                      help="0 = text only, 1 = image only; applies when both are given.")
-    bottom = st.columns(2)
-    bottom[0].slider("Number of results (k)", 1, 100, 20, key="search_k")
-    bottom[1].slider("Minimum similarity (0 = off)", 0.0, 1.0, 0.0, 0.01, key="search_min_score")
+    bottom = st.columns([2, 2, 2, 1.3])
+    with bottom[0]:
+        search_modes.mode_input(default_mode(library))
+    bottom[1].slider("Number of results (k)", 1, 100, 20, key="search_k")
+    bottom[2].slider("Minimum similarity (0 = off)", 0.0, 1.0, 0.0, 0.01, key="search_min_score")
+    bottom[3].checkbox("Hide weak matches", value=True, key="search_cutoff",
+                       help="Drop results far below the best match (by meaning); words always count.")
     with st.expander("Filters"):
         spec = widgets.filter_inputs("search")
     submitted = st.form_submit_button("Search", type="primary", icon=":material/search:")
@@ -122,7 +148,7 @@ if state.get("search_like"):
         state.search_like = None
         st.rerun()
 
-if submitted or state.pop("search_pending", False):
+if submitted or state.pop("search_pending", False) or from_url:
     where, filter_error = widgets.checked_where(library, spec)
     if filter_error:
         state.search_error = filter_error
@@ -167,7 +193,8 @@ selected = next((r for r in results if r["id"] == state.get("search_selected")),
 if view == "Table":
     table = [{
         "thumbnail": widgets.thumbnail_url(r.get("thumbnail")), "name": r.get("file_name"),
-        "score": round(r["score"], 4), "format": r.get("format"), "width": r.get("width"),
+        "score": round(r.get("similarity", r["score"]), 4), "found by": " + ".join(r.get("found_by") or []),
+        "format": r.get("format"), "width": r.get("width"),
         "height": r.get("height"), "size": widgets.human_bytes(r.get("file_size") or 0),
         "tags": ", ".join(r.get("tags") or []), "description": r.get("description"), "uri": r.get("uri"),
     } for r in results]
@@ -194,19 +221,25 @@ else:
                 with cell.container(border=True):
                     if row.get("thumbnail"):
                         st.image(row["thumbnail"], width="stretch")
-                    st.markdown(f"**{row['score']:.3f}** · {row.get('file_name') or row['id'][:12]}")
+                    st.markdown(f"**{row.get('similarity', row['score']):.3f}** · {row.get('file_name') or row['id'][:12]}  \n"
+                                + search_modes.badge(row))
                     st.button("Open", key=f"search_open_{row['id']}", on_click=select, args=(row,),
                               type="primary" if selected and selected["id"] == row["id"] else "secondary",
                               width="stretch", icon=":material/open_in_full:")
                     st.button("Similar", key=f"search_like_{row['id']}", on_click=like, args=(row,),
                               help="More like this", width="stretch", icon=":material/image_search:")
 
+if state.get("search_has_more"):
+    (grid_area if view == "Grid" else st).button("Load more", key="search_load_more", on_click=load_more,
+                                                  icon=":material/expand_more:")
+
 if selected and detail_area is not None:
     with detail_area, st.container(border=True):
         st.subheader(selected.get("file_name") or selected["id"][:12])
         widgets.show_original(selected)
+        st.markdown(search_modes.badge(selected))
         st.markdown(
-            f"Score **{selected['score']:.4f}** · {selected.get('format') or '?'} · "
+            f"Score **{selected.get('similarity', selected['score']):.4f}** · {selected.get('format') or '?'} · "
             f"{selected.get('width')}×{selected.get('height')} · {widgets.human_bytes(selected.get('file_size') or 0)}"
         )
         photo_widgets.photo_details(selected)

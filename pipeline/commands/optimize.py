@@ -55,6 +55,7 @@ def run_optimize(args: argparse.Namespace) -> int:
              f"refine {plan['refine_factor']})" if plan else ""
     print(f"vector index  {report.vector_index}{detail}")
     print(f"scalar        {', '.join(report.scalar_indexes) or 'up to date'}")
+    print(f"full text     {'built on ' + ', '.join(report.text_indexes) if report.text_indexes else 'up to date'}")
     print(f"took {report.seconds:.1f} s", file=sys.stderr)
     return 0
 

@@ -1,6 +1,7 @@
 """The photo options of `search`: when (--taken-after/--taken-before), which camera, where, and
 --sort taken_at. They become one filter with --where (store.filters.FilterSpec), applied before the
-vector search, so the top k are the best matches among the photos that qualify."""
+search (both sides), so the top k are the best matches among the photos that qualify;
+`--sort taken_at` is search's own --sort."""
 
 from __future__ import annotations
 
@@ -10,9 +11,6 @@ from datetime import date, datetime
 from pipeline.commands.common import UsageError
 from store.filters import FilterSpec
 
-SORTS = ("score", "taken_at")
-
-
 def add_photo_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--taken-after", metavar="DATE", help="taken on or after this ISO date or time (2019-06-01)")
     p.add_argument("--taken-before", metavar="DATE", help="taken before this ISO date or time (2019-09-01)")
@@ -20,8 +18,6 @@ def add_photo_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--place", help="part of the city, region or country, any case (\"Lisbon\")")
     p.add_argument("--has-location", action=argparse.BooleanOptionalAction, default=None,
                    help="only geotagged photos (--no-has-location: only those without coordinates)")
-    p.add_argument("--sort", choices=SORTS, default="score",
-                   help="order of the top k: score (default) or taken_at (oldest first, undated last)")
 
 
 def parse_moment(option: str, text: str | None) -> date | datetime | None:
@@ -42,10 +38,3 @@ def photo_where(args: argparse.Namespace) -> str | None:
         camera=args.camera or "", place=args.place or "", has_location=args.has_location,
     )
     return spec.where()
-
-
-def sort_hits(hits: list[dict], sort: str) -> list[dict]:
-    if sort != "taken_at":
-        return hits
-    dated = sorted((h for h in hits if h.get("taken_at") is not None), key=lambda h: h["taken_at"])
-    return dated + [h for h in hits if h.get("taken_at") is None]

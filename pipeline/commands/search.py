@@ -4,6 +4,9 @@
     search --text "beach" --text "-people" --image a.jpg:0.5   weights after ':', '-' pushes away
     search "beach + sunset - people:0.5 + ./a.jpg"          rclip-style expression
     search --like 3f2a9c...                                 more like this image (itself excluded)
+    search --text "lisbon" --mode keyword                   words in file name, description, tags
+    search --text "harbour" --page 2 --sort indexed_at      the next 10 of the same ranked list
+    search --queries queries.jsonl                          a batch: one query a line, JSON lines out
 """
 
 from __future__ import annotations
@@ -15,9 +18,10 @@ import sys
 import time
 
 from pipeline.commands.common import UsageError, make_encoder, open_library, print_json
-from pipeline.commands.photo_filters import add_photo_arguments, photo_where, sort_hits
+from pipeline.commands.photo_filters import add_photo_arguments, photo_where
 from pipeline.formats import IMAGE_EXTENSIONS
-from store import TableNotFoundError
+from store import LibraryError, TableNotFoundError
+from store.hybrid import MODES
 
 TERM_OPTIONS = ("--text", "--image", "--like")
 _WEIGHT = re.compile(r"^(?P<value>.*?):(?P<weight>[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?)$")
@@ -35,9 +39,23 @@ def register(sub, common) -> None:
     p.add_argument("--image", action="append", default=[], help="image file term, repeatable, same syntax")
     p.add_argument("--like", action="append", default=[], metavar="ID",
                    help="more like this: an image id (or unique prefix) in the library, repeatable")
-    p.add_argument("--k", type=int, default=10, help="number of results (default 10)")
-    p.add_argument("--where", help="SQL filter applied before the vector search, e.g. \"format = 'PNG'\"")
+    p.add_argument("--mode", choices=MODES, default=None,
+                   help="semantic (vectors), keyword (full-text index over file name, description, tags) or "
+                        "hybrid (both, fused by reciprocal rank); default: hybrid when the table has a "
+                        "full-text index and the query has words, else semantic")
+    p.add_argument("--k", type=int, default=10, help="number of results (a page; default 10)")
+    p.add_argument("--offset", type=int, default=None, help="skip this many results of the ranked list")
+    p.add_argument("--page", type=int, default=None, help="page N (from 1) of k results: --offset (N-1)*k")
+    p.add_argument("--sort", default="score", help="order of the retrieved results: score (default), "
+                   "indexed_at, file_name, or taken_at where the table has it")
+    p.add_argument("--where", help="SQL filter applied before the search, on both sides, e.g. \"format = 'PNG'\"")
     p.add_argument("--min-score", type=float, default=None, help="drop results below this cosine similarity")
+    p.add_argument("--no-cutoff", action="store_true",
+                   help="keep the tail far below the best hit (default: a text query drops results more than "
+                        "the model's gap below its best similarity)")
+    p.add_argument("--queries", metavar="FILE", help="run a batch: one query a line, or JSON lines with "
+                   "per-query options (text, mode, k, offset, page, sort, where, min_score, cutoff); "
+                   "prints one JSON line per query")
     p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
     add_photo_arguments(p)
     p.set_defaults(run=run_search)
@@ -110,14 +128,46 @@ def resolve_id(library, prefix: str) -> str:
     return found[0]
 
 
+def page_offset(offset: int | None, page: int | None, k: int) -> int:
+    if offset is not None and page is not None:
+        raise UsageError("give --offset or --page, not both")
+    if page is not None:
+        if page < 1:
+            raise UsageError("--page counts from 1")
+        return (page - 1) * k
+    if offset is not None and offset < 0:
+        raise UsageError("--offset cannot be negative")
+    return offset or 0
+
+
+def run_requests(args: argparse.Namespace, library, requests: list, needs_model: bool) -> list:
+    """Search pages for requests, loading the model only when a vector side needs it."""
+    from pipeline.searching import search_many
+
+    encoder = None
+    if needs_model:
+        encoder = make_encoder(args, library)
+        library.check_model(encoder.model_id, encoder.dim)
+    try:
+        return search_many(library, encoder, requests)
+    except LibraryError as error:
+        raise UsageError(str(error)) from None
+
+
 def run_search(args: argparse.Namespace) -> int:
-    from pipeline.compose import QueryTerm, compose_query
+    from pipeline.compose import QueryTerm
+    from pipeline.searching import SearchRequest
 
     if args.k < 1:
         raise UsageError("--k must be at least 1")
     library = open_library(args)
     if not library.exists():
         raise TableNotFoundError(f"table '{library.table_name}' does not exist in {library.db_uri}: index some images first (python -m pipeline index PATH)")
+    if args.queries:
+        from pipeline.commands.batch_search import run_batch
+
+        return run_batch(args, library)
+    offset = page_offset(args.offset, args.page, args.k)
     terms = collect_terms(args, library)
     started = time.perf_counter()
     query_terms = []
@@ -130,26 +180,28 @@ def run_search(args: argparse.Namespace) -> int:
                 raise UsageError(f"cannot use {value} as a query: {decoded.error}")
             value = decoded.image
         query_terms.append(QueryTerm(kind, value, weight))
-    encoder = None
-    if any(kind != "id" for kind, _, _ in terms):  # "more like this" alone needs no model
-        encoder = make_encoder(args, library)
-        library.check_model(encoder.model_id, encoder.dim)
-    vector = compose_query(encoder, query_terms, library)
     exclude = [v for kind, v, _ in terms if kind == "id"]
     where = photo_where(args)
-    hits = sort_hits(library.search(vector, k=args.k, where=where, min_score=args.min_score, exclude_ids=exclude),
-                     args.sort)
+    request = SearchRequest(terms=query_terms, mode=args.mode, k=args.k, offset=offset, where=where,
+                            min_score=args.min_score, cutoff=not args.no_cutoff, sort=args.sort,
+                            exclude_ids=exclude)
+    needs_model = args.mode != "keyword" and any(kind != "id" for kind, _, _ in terms)  # "more like this" needs none
+    page = run_requests(args, library, [request], needs_model)[0]
+    hits = page.results
     took_ms = (time.perf_counter() - started) * 1000
     if args.json:
         described = [{"kind": kind, "value": value, "weight": weight} for kind, value, weight in terms]
         print_json({"query": {"text": args.text[0] if len(args.text) == 1 else args.text or None,
                               "image": args.image[0] if len(args.image) == 1 else args.image or None,
-                              "terms": described, "k": args.k, "where": where},
-                    "took_ms": round(took_ms, 2), "results": hits})
+                              "terms": described, "k": args.k, "where": where, "mode": page.mode,
+                              "offset": offset, "sort": args.sort},
+                    **page.to_dict(), "took_ms": round(took_ms, 2)})
         return 0
     if not hits:
         print("no results")
-    for rank, hit in enumerate(hits, 1):
-        print(f"{rank:>3}  {hit['score']:.4f}  {hit['uri']}")
-    print(f"{len(hits)} results in {took_ms:.0f} ms", file=sys.stderr)
+    for rank, hit in enumerate(hits, offset + 1):
+        print(f"{rank:>3}  {hit['score']:.4f}  {'+'.join(hit['found_by']):<16}  {hit['uri']}")
+    more = f"; more with --page {offset // args.k + 2}" if page.has_more and offset % args.k == 0 else ""
+    cut = f", {page.cut} far below the best dropped (--no-cutoff keeps them)" if page.cut else ""
+    print(f"{len(hits)} {page.mode} results in {took_ms:.0f} ms{cut}{more}", file=sys.stderr)
     return 0
