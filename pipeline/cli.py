@@ -15,7 +15,7 @@ import sys
 from pipeline.commands import COMMAND_MODULES
 from pipeline.commands.common import UsageError
 from store import DEFAULT_TABLE, LibraryError, StorageFullError
-from store.errors import one_line
+from store.errors import CorruptTableError, is_rust_panic, one_line
 
 
 def _common_options() -> argparse.ArgumentParser:
@@ -72,12 +72,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.run(args)
     except UsageError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {one_line(error)}", file=sys.stderr)
         return 2
-    except StorageFullError as error:  # the run failed, the input was fine
-        print(f"error: {error}", file=sys.stderr)
+    except (StorageFullError, CorruptTableError) as error:  # the run failed, the input was fine
+        print(f"error: {one_line(error)}", file=sys.stderr)
         return 1
-    except (LibraryError, ModelUnavailableError, ValueError) as error:
+    except (LibraryError, ModelUnavailableError, ValueError, OverflowError) as error:
         print(f"error: {one_line(error)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -86,3 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `... | head` stopped reading: not an error, and no traceback at exit
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except BaseException as error:  # noqa: BLE001 - a bug or a library panic: one line, not pages
+        if isinstance(error, SystemExit) or not (isinstance(error, Exception) or is_rust_panic(error)):
+            raise
+        logging.getLogger(__name__).debug("unexpected error", exc_info=True)
+        print(f"error: {type(error).__name__}: {one_line(error)} (run with -v for the traceback)", file=sys.stderr)
+        return 1

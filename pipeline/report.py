@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from store.redact import redact_uri
+
 
 @dataclass(frozen=True)
 class Failure:
@@ -35,7 +37,7 @@ class IndexReport:
 
     def fail(self, uri: str, stage: str, reason: str) -> None:
         self.failed += 1
-        self.failures.append(Failure(uri, stage, reason))
+        self.failures.append(Failure(redact_uri(uri), stage, redact_uri(reason)))
 
     @property
     def images_per_second(self) -> float:
@@ -82,5 +84,5 @@ def write_failures(report: IndexReport, db_uri: str, table: str, storage_options
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "wb") as out:
             out.write(text)
-    report.error_report = path
-    return path
+    report.error_report = redact_uri(path)
+    return report.error_report

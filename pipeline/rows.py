@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.images import DecodedImage
+from store.redact import redact_uri
 
 
 def image_row(
@@ -20,7 +21,7 @@ def image_row(
 ) -> dict[str, Any]:
     return {
         "id": decoded.id,
-        "uri": decoded.uri,
+        "uri": redact_uri(decoded.uri),  # a password in a URL must not reach every viewer
         "file_name": decoded.file_name,
         "description": description,
         "tags": list(tags),

@@ -164,6 +164,7 @@ def search_plan(library: "ImageLibrary") -> VectorIndexPlan | None:
 
 
 def build_vector_index(library: "ImageLibrary", plan: VectorIndexPlan) -> None:
+    library.check_writable()
     library.table.create_index("vector", replace=True, config=plan.config(),
                                name=VECTOR_INDEX_NAME)
 
@@ -176,6 +177,7 @@ def build_scalar_indexes(library: "ImageLibrary", columns: dict[str, str] = SCAL
     """
     from lancedb.index import BTree, Bitmap, LabelList
 
+    library.check_writable()
     configs = {"BTREE": BTree, "BITMAP": Bitmap, "LABEL_LIST": LabelList}
     table = library.table
     indexed = {tuple(i.columns) for i in table.list_indices()} if missing_only else set()
@@ -201,6 +203,7 @@ def optimize(
     rows added since are searched exactly anyway). An index trained on fewer than half of today's
     rows is retrained, since its partitions were sized for a smaller table.
     """
+    library.check_writable()  # compaction, version cleanup and index builds are all writes
     started = time.perf_counter()
     table = library.table
     existing = _vector_index(table)
@@ -245,6 +248,7 @@ def optimize(
 def optimize_if_large(library: "ImageLibrary", threshold: int | None = None, **kwargs) -> OptimizeReport | None:
     """The hook for bulk jobs: optimize once the table has `threshold` (INDEX_THRESHOLD) rows, else do nothing."""
     threshold = INDEX_THRESHOLD if threshold is None else threshold
+    library.check_writable()
     if library.count() < threshold:
         return None
     return optimize(library, index_threshold=threshold, **kwargs)

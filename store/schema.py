@@ -74,10 +74,15 @@ def normalise(vectors: np.ndarray) -> np.ndarray:
 
 
 def _as_utc(value: Any) -> datetime | None:
+    """A UTC datetime from epoch seconds or a datetime. A time Python cannot represent (a file
+    touched to the year 10000, NaN, infinity) is None: the row is kept, only that time is unknown."""
     if value is None:
         return None
     if isinstance(value, (int, float)):
-        return datetime.fromtimestamp(value, tz=timezone.utc)
+        try:
+            return datetime.fromtimestamp(value, tz=timezone.utc)
+        except (OverflowError, OSError, ValueError):
+            return None
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
     raise InvalidRowsError(f"expected a datetime or epoch seconds, got {type(value).__name__}")
