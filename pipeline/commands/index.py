@@ -27,6 +27,8 @@ def register(sub, common) -> None:
                                    "s3://bucket/prefix or http(s):// URL.")
     p.add_argument("paths", nargs="+", metavar="SOURCE")
     p.add_argument("--recursive", action=argparse.BooleanOptionalAction, default=True, help="walk folders recursively (default: yes)")
+    p.add_argument("--follow-symlinks", action="store_true",
+                   help="follow links that point outside the given folders (default: only links inside them)")
     p.add_argument("--batch-size", type=int, default=32, help="images per encoder batch in process (default 32)")
     p.add_argument("--description", default="", help="description stored with every image")
     p.add_argument("--tag", action="append", default=[], help="tag stored with every image (repeatable)")
@@ -98,22 +100,27 @@ def run_index(args: argparse.Namespace) -> int:
                           batch_size=args.encode_batch_size or args.batch_size)
     s3_options = s3_options_from_env()
     try:
-        listing = list_sources(args.paths, recursive=args.recursive, s3_options=s3_options)
+        listing = list_sources(args.paths, recursive=args.recursive, s3_options=s3_options,
+                               follow_symlinks=args.follow_symlinks)
     except SourceError as error:
         raise UsageError(str(error)) from None
     if args.description or args.tag:
         listing.sources = [replace(s, description=args.description or s.description,
                                    tags=tuple(args.tag) or s.tags) for s in listing.sources]
     library.ensure(encoder.model_id, encoder.dim)
+    # Fingerprints after the listing: a file that arrived meanwhile is in the table, not pruned.
     plan = plan_index(listing, library.fingerprints(), update=args.update, prune=args.prune)
     if plan.replace_ids:
         _delete_ids(library, plan.replace_ids)
+    pruned = _delete_ids(library, plan.gone_ids) if plan.gone_ids else 0  # before: copies re-index
     address = args.ray_address or os.environ.get("RAY_ADDRESS")
     use_ray = _use_ray(args.runner, address, len(plan.todo))
     report = _run_ray(args, library, plan, model, s3_options, address) if use_ray else _run_local(args, library, encoder, plan, s3_options)
     report.replaced = len(plan.replace_ids)
-    if plan.gone_ids:
-        report.pruned = _delete_ids(library, plan.gone_ids)
+    report.pruned = pruned
+    for bad in listing.failures:  # list-file lines that failed, one each
+        report.seen += 1
+        report.fail(bad.where, "list", bad.reason)
     write_failures(report, library.db_uri, library.table_name)
     if report.indexed or report.pruned:
         _optimize_if_large(library)
