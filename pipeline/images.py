@@ -138,7 +138,7 @@ def read_file_bytes(path: str | os.PathLike, limits: DecodeLimits = DecodeLimits
         if not stat.S_ISREG(info.st_mode):
             return None, "not a regular file", size
         if _on_kernel_filesystem(path):
-            return None, "not a regular file (a kernel file under /proc, /sys or /dev)", size
+            return None, "not a regular file (a kernel file under /proc or /sys)", size
         size = info.st_size
         if size > limits.max_file_bytes:
             return None, too_large_file_reason(size, limits), size
@@ -155,7 +155,7 @@ def read_file_bytes(path: str | os.PathLike, limits: DecodeLimits = DecodeLimits
     return data, None, size
 
 
-_KERNEL_FILESYSTEMS = ("/proc/", "/sys/", "/dev/")
+_KERNEL_FILESYSTEMS = ("/proc/", "/sys/")  # (devices under /dev are not regular files; /dev/shm is plain tmpfs)
 
 
 def _on_kernel_filesystem(path: str | os.PathLike) -> bool:
