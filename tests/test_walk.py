@@ -24,7 +24,10 @@ def nest(folder, depth: int) -> str:
             inner = os.open("d", os.O_RDONLY, dir_fd=fd)
             os.close(fd)
             fd = inner
-        return os.readlink(f"/proc/self/fd/{fd}")
+        try:
+            return os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:  # too long to name
+            return ""
     finally:
         os.close(fd)
 
@@ -65,6 +68,19 @@ def test_a_folder_nested_1100_deep_is_walked_without_recursion(tmp_path):
         write_photos(deep, 1)
         [source] = list_sources([str(tmp_path)]).sources
         assert source.uri.endswith("/d/d/photo_0000.jpg") and source.uri.count("/d") == 1100
+    finally:
+        unnest(tmp_path)
+
+
+def test_a_folder_too_deep_to_open_is_reported_by_name_and_the_rest_is_listed(tmp_path, caplog):
+    write_photos(tmp_path, 1)
+    nest(tmp_path, 2100)  # 4,200 characters of path: past PATH_MAX, the kernel refuses to open it
+    try:
+        with caplog.at_level("WARNING", logger="pipeline.walk"):
+            sources = list_sources([str(tmp_path)]).sources
+        assert [os.path.basename(s.uri) for s in sources] == ["photo_0000.jpg"]
+        [warning] = [r.getMessage() for r in caplog.records]
+        assert warning.startswith(f"skipping folder {tmp_path}/d/d/") and "name too long" in warning.lower()
     finally:
         unnest(tmp_path)
 
