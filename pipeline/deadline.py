@@ -64,7 +64,10 @@ def _shutdown(sock: socket.socket) -> None:
         pass  # already closed
 
 
-class _WatchedHTTPConnection(HTTPConnection):
+class _Watched:
+    """Mixed into urllib3's connections: register the socket as soon as it is connected (the
+    connect runs on the downloading thread, so the thread's watchdog is the right one)."""
+
     def connect(self):
         super().connect()
         watchdog = getattr(_current, "watchdog", None)
@@ -72,12 +75,12 @@ class _WatchedHTTPConnection(HTTPConnection):
             watchdog.register(self.sock)
 
 
-class _WatchedHTTPSConnection(HTTPSConnection):
-    def connect(self):
-        super().connect()
-        watchdog = getattr(_current, "watchdog", None)
-        if watchdog is not None:
-            watchdog.register(self.sock)
+class _WatchedHTTPConnection(_Watched, HTTPConnection):
+    pass
+
+
+class _WatchedHTTPSConnection(_Watched, HTTPSConnection):
+    pass
 
 
 class _WatchedHTTPPool(HTTPConnectionPool):
