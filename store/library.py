@@ -235,15 +235,15 @@ class ImageLibrary:
         as `random() < 0.5` or `indexed_at > now() - ...` gives another answer each time it runs, so
         undo (`undelete(version, ids=...)`) must use these ids, never the filter again."""
         self._check_writable()
-        ids = list(dict.fromkeys(ids or []))
-        if not ids and not where:
+        given = list(dict.fromkeys(ids or []))
+        if not given and not where:
             raise LibraryError("delete needs ids or a where filter")
+        present = self.existing_ids(given) if given else set()
+        gone = [i for i in given if i in present]
         if where:
             self.validate_filter(where)
             matched = self._guarded(lambda: self.table.to_lance().to_table(columns=["id"], filter=where))
-            ids = list(dict.fromkeys(ids + matched["id"].to_pylist()))
-        present = self.existing_ids(ids) if ids else set()
-        gone = [i for i in ids if i in present]
+            gone += [i for i in matched["id"].to_pylist() if i not in present]
         for start in range(0, len(gone), DELETE_CHUNK):
             chunk = id_filter(gone[start:start + DELETE_CHUNK])
             self._guarded(lambda: _retry_on_conflict(lambda: self.table.delete(chunk)))
