@@ -18,7 +18,7 @@ from pipeline.commands import COMMAND_MODULES
 from pipeline.errors import exit_code_for
 from pipeline.settings import Settings
 from store import DEFAULT_TABLE
-from store.errors import one_line
+from store.errors import is_rust_panic, one_line
 
 
 def _common_options() -> argparse.ArgumentParser:
@@ -80,7 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `... | head` stopped reading: not an error, and no traceback at exit
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except Exception as error:  # noqa: BLE001 - sorted into user errors and bugs in one place
+    except BaseException as error:  # noqa: BLE001 - sorted into user errors and bugs in one place
+        if isinstance(error, SystemExit) or not (isinstance(error, Exception) or is_rust_panic(error)):
+            raise
         code = exit_code_for(error)
         if code is None:  # a bug: say so, and show where with -v
             if args.verbose:

@@ -118,16 +118,31 @@ def read_file_bytes(path: str | os.PathLike, limits: DecodeLimits = DecodeLimits
             return None, "is a directory, not a file", size
         if not stat.S_ISREG(info.st_mode):
             return None, "not a regular file", size
+        if _on_kernel_filesystem(path):
+            return None, "not a regular file (a kernel file under /proc or /sys)", size
         size = info.st_size
         if size > limits.max_file_bytes:
             return None, too_large_file_reason(size, limits), size
-        with open(path, "rb") as f:
+        if size == 0:  # nothing to read, and kernel files that block report size 0
+            return b"", None, 0
+        # O_NONBLOCK: a file that would block (a device behind a regular-looking name) fails at
+        # once with EAGAIN instead of hanging the job; ordinary files ignore the flag.
+        with os.fdopen(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)), "rb") as f:
             data = f.read(limits.max_file_bytes + 1)  # the file may have grown since stat
     except OSError as exc:
         return None, _os_error_reason(exc), size
     except ValueError as exc:  # e.g. an embedded NUL in a path from a list file
         return None, f"cannot read file: {exc}", size
     return data, None, size
+
+
+_KERNEL_FILESYSTEMS = ("/proc/", "/sys/")  # (devices under /dev are not regular files; /dev/shm is plain tmpfs)
+
+
+def _on_kernel_filesystem(path: str | os.PathLike) -> bool:
+    """/proc/kmsg is a "regular file" that blocks forever; nothing under these holds images."""
+    real = os.path.realpath(path)
+    return real.startswith(_KERNEL_FILESYSTEMS)
 
 
 def decode_image(
@@ -217,9 +232,30 @@ def _decode_opened(img: Image.Image, result: DecodedImage, limits: DecodeLimits,
         rgb = to_rgb(img)
     except Exception as exc:  # noqa: BLE001 - exotic TIFF modes
         return _fail(result, f"unsupported colour mode {img.mode}: {exc}")
-    result.image = rgb
     result.thumbnail = make_thumbnail(rgb, limits.thumbnail_size)
+    result.image = crop_extreme_aspect(rgb)
     return result
+
+
+# Longest side over shortest side that the encoder is handed. The model resizes the short side to
+# its input (224) and then crops the centre square, so a 1x20000 strip would first be stretched to
+# 224x4,480,000 (10 GB); the centre of the strip is all the model ever sees, so cropping the long
+# side to this ratio first changes nothing it sees and bounds the resize at 224x3584.
+MAX_ASPECT_RATIO = 16
+
+
+def crop_extreme_aspect(rgb: Image.Image, max_ratio: int = MAX_ASPECT_RATIO) -> Image.Image:
+    """The centre of `rgb`, cut so its long side is at most `max_ratio` times its short side."""
+    width, height = rgb.size
+    short = max(1, min(width, height))
+    longest = short * max_ratio
+    if max(width, height) <= longest:
+        return rgb
+    if width > height:
+        left = (width - longest) // 2
+        return rgb.crop((left, 0, left + longest, height))
+    top = (height - longest) // 2
+    return rgb.crop((0, top, width, top + longest))
 
 
 def _exif_orientation(img: Image.Image) -> int:
@@ -337,6 +373,8 @@ def _os_error_reason(exc: OSError) -> str:
         return "is a directory, not a file"
     if isinstance(exc, PermissionError):
         return "permission denied"
+    if isinstance(exc, BlockingIOError):
+        return "not a regular file (reading it would block)"
     return f"cannot read file: {exc.strerror or exc}"
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import glob
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
 from pipeline.errors import BadInputError
 from pipeline.formats import IMAGE_EXTENSIONS, has_image_extension  # noqa: F401 - re-exported
+from pipeline.walk import walk_images
 
 
 @dataclass(frozen=True)
@@ -29,33 +30,15 @@ def _source_for(path: str) -> Source:
     return Source(uri=os.path.abspath(path), size=stat.st_size, mtime=stat.st_mtime)
 
 
-def _walk(folder: str, recursive: bool) -> Iterator[str]:
-    """Image files under a folder, sorted, following symlinks but never looping."""
-    seen_dirs: set[tuple[int, int]] = set()
-    for root, dirs, files in os.walk(folder, followlinks=True):
-        stat = os.stat(root)
-        if (stat.st_dev, stat.st_ino) in seen_dirs:  # a symlink loop: do not descend again
-            dirs[:] = []
-            continue
-        seen_dirs.add((stat.st_dev, stat.st_ino))
-        dirs.sort()
-        if not recursive:
-            dirs[:] = []
-        for name in sorted(files):
-            if has_image_extension(name) and not name.startswith("."):
-                yield os.path.join(root, name)
-
-
-def local_sources(paths: Iterable[str], recursive: bool = True) -> Iterator[Source]:
+def local_sources(paths: Iterable[str], recursive: bool = True, follow_symlinks: bool = False) -> Iterator[Source]:
     """Files are taken as given (even without an image extension: decoding will judge them);
-    folders are walked for image extensions; anything with glob characters is expanded."""
+    folders are walked for image extensions (pipeline/walk.py: links are followed only inside the
+    given folders unless `follow_symlinks`); anything with glob characters is expanded."""
+    paths = list(paths)
+    roots = [p for p in paths if os.path.isdir(p)]
     for path in paths:
         if os.path.isdir(path):
-            for file_path in _walk(path, recursive):
-                try:
-                    yield _source_for(file_path)
-                except OSError:
-                    yield Source(uri=os.path.abspath(file_path))  # decoding reports the reason
+            yield from _walked(path, recursive, follow_symlinks, roots)
         elif os.path.exists(path) or os.path.islink(path):
             try:
                 yield _source_for(path)
@@ -84,6 +67,8 @@ class Listing:
 
     sources: list[Source]
     roots: list[str]
+    recursive: bool = True  # how the roots were walked: --prune removes only what such a walk lists
+    failures: list = field(default_factory=list)  # list-file lines that failed (list_files.BadLine)
 
 
 def is_list_file(path: str) -> bool:
@@ -105,36 +90,43 @@ def _tags(value) -> tuple[str, ...]:
     return tuple(str(t) for t in value if t is not None and str(t).strip())
 
 
-def read_list_file(path: str) -> list[tuple[str, str, tuple[str, ...]]]:
+def read_list_file(path: str, bad: list | None = None) -> list[tuple[str, str, tuple[str, ...]]]:
     """(uri, description, tags) per entry of a text (one uri a line, '#' comments), CSV or Parquet
     list file; CSV and Parquet need a `uri` column, `description` and `tags` are optional.
-    Relative local paths are taken relative to the list file's folder."""
+    Relative local paths are taken relative to the list file's folder. Text and CSV are read line by
+    line (pipeline/list_files.py): a bad line is appended to `bad` as a BadLine, or, without `bad`,
+    raises SourceError naming it."""
     import pyarrow as pa
 
+    from pipeline.list_files import read_csv_list, read_text_list
+
     ext = os.path.splitext(path)[1].lower()
-    if ext in (".txt", ".lst"):
-        with open(path, encoding="utf-8") as f:
-            lines = [line.strip() for line in f]
-        entries = [(line, "", ()) for line in lines if line and not line.startswith("#")]
-    else:
-        try:
-            if ext == ".csv":
-                from pyarrow import csv
+    try:
+        if ext in (".txt", ".lst"):
+            lines, failed = read_text_list(path)
+            entries = [(uri, "", ()) for _, uri in lines]
+        elif ext == ".csv":
+            rows, failed = read_csv_list(path)
+            entries = [(uri, _text(d), _tags(t)) for _, (uri, d, t) in rows]
+        else:
+            import pyarrow.parquet as pq
 
-                table = csv.read_csv(path, convert_options=csv.ConvertOptions(strings_can_be_null=True))
-            else:
-                import pyarrow.parquet as pq
-
-                table = pq.read_table(path)
-        except (pa.ArrowInvalid, OSError) as error:
-            raise SourceError(f"cannot read list file {path}: {str(error).splitlines()[0]}") from None
-        if "uri" not in table.column_names:
-            raise SourceError(f"list file {path} has no 'uri' column (has: {', '.join(table.column_names)})")
-        n = table.num_rows
-        uris = table["uri"].to_pylist()
-        descriptions = table["description"].to_pylist() if "description" in table.column_names else [None] * n
-        tags = table["tags"].to_pylist() if "tags" in table.column_names else [None] * n
-        entries = [(_text(u).strip(), _text(d), _tags(t)) for u, d, t in zip(uris, descriptions, tags) if _text(u).strip()]
+            failed = []
+            table = pq.read_table(path)
+            if "uri" not in table.column_names:
+                raise SourceError(f"list file {path} has no 'uri' column (has: {', '.join(table.column_names)})")
+            n = table.num_rows
+            uris = table["uri"].to_pylist()
+            descriptions = table["description"].to_pylist() if "description" in table.column_names else [None] * n
+            tags = table["tags"].to_pylist() if "tags" in table.column_names else [None] * n
+            entries = [(_text(u).strip(), _text(d), _tags(t)) for u, d, t in zip(uris, descriptions, tags)
+                       if _text(u).strip()]
+    except (pa.ArrowInvalid, OSError, ValueError) as error:
+        raise SourceError(f"cannot read list file {path}: {str(error).splitlines()[0]}") from None
+    if failed and bad is None:
+        raise SourceError(f"bad line in list file {failed[0].where}: {failed[0].reason}")
+    if bad is not None:
+        bad.extend(failed)
     base = os.path.dirname(os.path.abspath(path))
     return [(u if "://" in u or os.path.isabs(u) else os.path.join(base, u), d, t) for u, d, t in entries]
 
@@ -192,16 +184,21 @@ def _stat_entry(uri: str, description: str, tags: tuple[str, ...], s3_options: d
         uri = os.path.abspath(uri[len("file://"):] if uri.startswith("file://") else uri)
         stat = os.stat(uri)
         return Source(uri=uri, size=stat.st_size, mtime=stat.st_mtime, description=description, tags=tags)
-    except (OSError, TypeError):
+    except (OSError, TypeError, ValueError):  # ValueError: an embedded NUL byte
         return Source(uri=uri, description=description, tags=tags)  # reading reports the reason
 
 
-def list_sources(specs: Iterable[str], recursive: bool = True, s3_options: dict | None = None) -> Listing:
+def list_sources(specs: Iterable[str], recursive: bool = True, s3_options: dict | None = None,
+                 follow_symlinks: bool = False) -> Listing:
     """Folders, globs, files, list files, s3:// objects/prefixes/globs and http(s):// URLs -> sources.
 
-    A file with a list-file extension (.txt, .lst, .csv, .parquet) is read as a list of URIs."""
+    A file with a list-file extension (.txt, .lst, .csv, .parquet) is read as a list of URIs; its
+    bad lines go to `Listing.failures`."""
+    specs = list(specs)
     sources: list[Source] = []
     roots: list[str] = []
+    failures: list = []
+    folders = [spec for spec in specs if "://" not in spec and os.path.isdir(spec)]
     for spec in specs:
         if spec.startswith(("http://", "https://")):
             sources.append(Source(uri=spec))
@@ -210,9 +207,18 @@ def list_sources(specs: Iterable[str], recursive: bool = True, s3_options: dict 
             sources.extend(found)
             roots.extend([root] if root else [])
         elif is_list_file(spec):
-            sources.extend(_stat_entry(u, d, t, s3_options) for u, d, t in read_list_file(spec))
+            sources.extend(_stat_entry(u, d, t, s3_options) for u, d, t in read_list_file(spec, failures))
+        elif spec in folders:
+            sources.extend(_walked(spec, recursive, follow_symlinks, folders))
+            roots.append(os.path.join(os.path.abspath(spec), ""))
         else:
             sources.extend(local_sources([spec], recursive=recursive))
-            if os.path.isdir(spec):
-                roots.append(os.path.join(os.path.abspath(spec), ""))
-    return Listing(sources, roots)
+    return Listing(sources, roots, recursive=recursive, failures=failures)
+
+
+def _walked(folder: str, recursive: bool, follow_symlinks: bool, roots: list[str]) -> Iterator[Source]:
+    for file_path in walk_images(folder, recursive, follow_symlinks, roots):
+        try:
+            yield _source_for(file_path)
+        except OSError:
+            yield Source(uri=os.path.abspath(file_path))  # reading reports the reason

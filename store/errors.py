@@ -1,9 +1,12 @@
 """Errors raised by the store. Each carries a one-line message fit to show a user as is."""
 
+from store.redact import redact_uri
+
 
 def one_line(error: BaseException, limit: int = 300) -> str:
-    """The first line of an error's message (libraries raise pages of debug output), or its type."""
-    text = str(error).strip()
+    """The first line of an error's message (libraries raise pages of debug output), or its type;
+    credentials inside URIs are redacted, since messages reach logs and screens."""
+    text = redact_uri(str(error).strip())
     return " ".join(text.splitlines()[0].split())[:limit] if text else type(error).__name__
 
 
@@ -37,3 +40,12 @@ class InvalidRequestError(LibraryError, ValueError):
 
 class ReadOnlyError(LibraryError):
     """A write on a library opened read-only (shared deployments)."""
+
+
+class CorruptTableError(LibraryError):
+    """The table's files cannot be read (a truncated or missing data file): named with its path."""
+
+
+def is_rust_panic(error: BaseException) -> bool:
+    """LanceDB reports some bad input as a Rust panic (pyo3's PanicException is a BaseException)."""
+    return type(error).__name__ in ("RustPanic", "PanicException")

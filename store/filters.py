@@ -3,7 +3,8 @@
 LanceDB (DataFusion) already refuses anything but an expression, but it parses only up to a `;`
 and accepts text such as `1=1) OR (1=1` that would change the meaning of a filter we compose
 around it (`(user filter) AND NOT id IN (...)`). So a user's filter must be one self-contained
-expression: balanced parentheses, closed quotes, no statement separators, no comments.
+expression: balanced parentheses, closed quotes, no statement separators, no comments, no `$`
+(dollar quotes make LanceDB panic), and only functions of bounded output (store/guards.py).
 
 `FilterSpec` turns the dashboard's widgets (formats, dates, sizes, tags) plus free SQL into one
 filter string, so quoting lives in one place; check the result with `ImageLibrary.validate_filter`.
@@ -16,6 +17,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Sequence
 
 from store.errors import InvalidFilterError
+from store.guards import check_calls
 
 MAX_FILTER_LENGTH = 4000
 
@@ -30,15 +32,20 @@ def check_filter_text(where: str) -> None:
         raise InvalidFilterError("the filter contains a NUL character")
     depth = 0
     quote: str | None = None
+    masked = []  # the filter with quoted text blanked: what check_calls reads
     i = 0
     while i < len(where):
         ch = where[i]
+        masked.append(" " if quote and ch != quote else ch)
         if quote:
             if ch == quote:
                 if where[i + 1:i + 2] == quote:  # doubled quote: an escaped quote inside a literal
+                    masked.append(" ")
                     i += 1
                 else:
                     quote = None
+        elif ch == "$":  # $$dollar quotes$$ and $1 parameters make LanceDB panic
+            raise InvalidFilterError("'$' is not allowed outside quotes: write strings as 'text'")
         elif ch in ("'", '"'):
             quote = ch
         elif ch == ";":
@@ -56,6 +63,7 @@ def check_filter_text(where: str) -> None:
         raise InvalidFilterError(f"unterminated {quote} quote in the filter")
     if depth:
         raise InvalidFilterError("unbalanced parentheses in the filter: a '(' is never closed")
+    check_calls("".join(masked))
 
 
 

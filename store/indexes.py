@@ -168,6 +168,7 @@ def search_plan(library: "ImageLibrary") -> VectorIndexPlan | None:
 
 
 def build_vector_index(library: "ImageLibrary", plan: VectorIndexPlan) -> None:
+    library.check_writable()
     library.table.create_index("vector", replace=True, config=plan.config(),
                                name=VECTOR_INDEX_NAME)
 
@@ -180,6 +181,7 @@ def build_scalar_indexes(library: "ImageLibrary", columns: dict[str, str] = SCAL
     """
     from lancedb.index import BTree, Bitmap, LabelList
 
+    library.check_writable()
     configs = {"BTREE": BTree, "BITMAP": Bitmap, "LABEL_LIST": LabelList}
     table = library.table
     indexed = {tuple(i.columns) for i in table.list_indices()} if missing_only else set()
@@ -205,6 +207,7 @@ def optimize(
     rows added since are searched exactly anyway). An index trained on fewer than half of today's
     rows is retrained, since its partitions were sized for a smaller table.
     """
+    library.check_writable()  # compaction, version cleanup and index builds are all writes
     started = time.perf_counter()
     table = library.table
     existing = _vector_index(table)
@@ -251,6 +254,7 @@ def optimize_if_large(library: "ImageLibrary", threshold: int | None = None, **k
     """The hook for bulk jobs: optimize once the table has `threshold` (INDEX_THRESHOLD) rows; below it,
     only build or refresh the full-text indexes (cheap: keyword search is on from the first job)."""
     threshold = INDEX_THRESHOLD if threshold is None else threshold
+    library.check_writable()
     if library.count() < threshold:
         try:
             refresh_text_indexes(library)

@@ -15,14 +15,19 @@ import pyarrow.compute as pc
 
 from store.errors import (
     InvalidFilterError, LibraryError, ModelMismatchError, ReadOnlyError, StorageFullError,
-    TableNotFoundError, one_line,
+    TableNotFoundError, is_rust_panic, one_line,
 )
 from store.filters import check_filter_text, sql_string
+from store.health import raise_if_corrupt
+from store.redact import redact_uri
 from store.schema import METADATA_COLUMNS, PHOTO_COLUMNS, image_schema, rows_to_table, schema_model
 
 DEFAULT_DB = "./data/lancedb"
 DEFAULT_TABLE = "images"
 SORTABLE_COLUMNS = ("indexed_at", "file_name", "file_size", "width", "height", "format", "uri", "id", "mtime", "taken_at")
+MAX_K = 1_000_000  # LanceDB takes k as a 64-bit count; far above any useful result list
+MAX_ROWS = 2**31 - 1  # a listing's row limit (LanceDB's limit is a signed 64-bit count)
+DELETE_CHUNK = 10_000  # ids per delete commit when a filter's matches are deleted by id
 
 T = TypeVar("T")
 
@@ -33,16 +38,21 @@ class AddResult:
     skipped: int  # ids already in the table (or repeated within the batch)
 
 
-_UNREACHABLE = ("connection refused", "connect error", "dns error", "timed out", "failed to connect")
+_UNREACHABLE = ("connection refused", "connect error", "dns error", "timed out", "failed to connect",
+                "failed to resolve region")
 
 
 def _raise_if_unreachable(db_uri: str, error: Exception) -> None:
     """Object-store connection failures arrive as pages of Rust debug output: say it in one line."""
     text = str(error).lower()
     if any(sign in text for sign in _UNREACHABLE):
-        reason = next((s for s in ("connection refused", "dns error", "timed out") if s in text), "connection failed")
+        reasons = ("connection refused", "dns error", "timed out", "failed to resolve region")
+        reason = next((s for s in reasons if s in text), "connection failed")
+        if reason == "failed to resolve region":
+            reason = "cannot find the bucket's region (set AWS_REGION, or the bucket does not exist)"
         raise LibraryError(
-            f"cannot reach the database at {db_uri}: {reason} (check the URI, AWS_ENDPOINT_URL and the network)"
+            f"cannot reach the database at {redact_uri(db_uri)}: {reason} "
+            "(check the URI, AWS_ENDPOINT_URL and the network)"
         ) from None
 
 
@@ -108,7 +118,12 @@ class ImageLibrary:
         self.read_only = read_only  # shared deployments: every write is refused here, not only hidden
 
     def __repr__(self) -> str:
-        return f"ImageLibrary(db={self.db_uri!r}, table={self.table_name!r})"
+        return f"ImageLibrary(db={self.shown_uri!r}, table={self.table_name!r})"
+
+    @property
+    def shown_uri(self) -> str:
+        """The database URI fit to print: credentials inside it redacted."""
+        return redact_uri(self.db_uri)
 
     # --- opening and creating ---------------------------------------------------------------
 
@@ -128,7 +143,7 @@ class ImageLibrary:
                     if missing_ok:
                         return None
                     raise TableNotFoundError(
-                        f"table '{self.table_name}' does not exist in {self.db_uri}: "
+                        f"table '{self.table_name}' does not exist in {self.shown_uri}: "
                         "index some images first (python -m pipeline index PATH)"
                     ) from None
             return self._table
@@ -160,9 +175,12 @@ class ImageLibrary:
                 + ": use --model " + str(table_model) + " or another --table"
             )
 
-    def _check_writable(self) -> None:
+    def check_writable(self) -> None:
+        """Every write path calls this first (here and in store/indexes.py), whoever calls it."""
         if self.read_only:
-            raise ReadOnlyError(f"the library {self.db_uri} is open read-only: writes are disabled")
+            raise ReadOnlyError(f"the library {self.shown_uri} is open read-only: writes are disabled")
+
+    _check_writable = check_writable
 
     def recorded_model(self) -> str | None:
         """The model id the table was built with, or None when there is no table yet."""
@@ -189,20 +207,28 @@ class ImageLibrary:
 
     def delete(self, ids: Iterable[str] | None = None, where: str | None = None) -> int:
         """Delete by ids and/or a filter; returns how many rows went."""
+        return len(self.delete_returning_ids(ids, where))
+
+    def delete_returning_ids(self, ids: Iterable[str] | None = None, where: str | None = None) -> list[str]:
+        """Delete by ids and/or a filter; returns the ids of the rows that went.
+
+        A filter is evaluated once, to pick ids, and the rows are then deleted by id: a filter such
+        as `random() < 0.5` or `indexed_at > now() - ...` gives another answer each time it runs, so
+        undo (`undelete(version, ids=...)`) must use these ids, never the filter again."""
         self._check_writable()
-        clauses = []
-        ids = list(ids or [])
-        if ids:
-            clauses.append(id_filter(ids))
+        given = list(dict.fromkeys(ids or []))
+        if not given and not where:
+            raise LibraryError("delete needs ids or a where filter")
+        present = self.existing_ids(given) if given else set()
+        gone = [i for i in given if i in present]
         if where:
             self.validate_filter(where)
-            clauses.append(f"({where})")
-        if not clauses:
-            raise LibraryError("delete needs ids or a where filter")
-        predicate = " OR ".join(clauses)
-        before = self.count()
-        _retry_on_conflict(lambda: self.table.delete(predicate))
-        return before - self.count()
+            matched = self._guarded(lambda: self.table.to_lance().to_table(columns=["id"], filter=where))
+            gone += [i for i in matched["id"].to_pylist() if i not in present]
+        for start in range(0, len(gone), DELETE_CHUNK):
+            chunk = id_filter(gone[start:start + DELETE_CHUNK])
+            self._guarded(lambda: _retry_on_conflict(lambda: self.table.delete(chunk)))
+        return gone
 
     def clear(self) -> int:
         self._check_writable()
@@ -215,6 +241,8 @@ class ImageLibrary:
         change since (another user's uploads, a running job) stays. Returns how many came back."""
         self._check_writable()
         clauses = ([id_filter(list(ids))] if ids else []) + ([f"({where})"] if where else [])
+        if not clauses:  # nothing was deleted: bring back nothing (not every missing row)
+            return 0
         if where:
             check_filter_text(where)
         old = self.table.to_lance().checkout_version(version)
@@ -239,18 +267,32 @@ class ImageLibrary:
     def count(self, where: str | None = None) -> int:
         if where:
             self.validate_filter(where)
-        return int(self.table.count_rows(where) if where else self.table.count_rows())
+        return int(self._guarded(lambda: self.table.count_rows(where) if where else self.table.count_rows()))
 
     def validate_filter(self, where: str) -> None:
         """Raise InvalidFilterError with a one-line reason unless `where` is a valid filter."""
         check_filter_text(where)
         try:
             self.table.search().where(where).select(["id"]).limit(1).to_arrow()
-        except (ValueError, RuntimeError, OSError) as error:
+        except BaseException as error:  # noqa: BLE001 - Rust panics are BaseExceptions
+            if not isinstance(error, (ValueError, RuntimeError, OSError)) and not is_rust_panic(error):
+                raise
+            raise_if_corrupt(self, error)  # a damaged table is not a bad filter
             hint = ""
             if any(c in where and c not in self.table.schema.names for c in PHOTO_COLUMNS):
                 hint = " (this table predates the photo columns: run python -m pipeline upgrade)"
             raise InvalidFilterError(f"invalid filter {where!r}: {one_line(error)}{hint}") from None
+
+    def _guarded(self, operation: Callable[[], T]) -> T:
+        """Run a read or write of the table's files: a damaged table becomes CorruptTableError."""
+        try:
+            return operation()
+        except BaseException as error:  # noqa: BLE001 - Rust panics are BaseExceptions
+            if isinstance(error, (ValueError, RuntimeError, OSError)) or is_rust_panic(error):
+                raise_if_corrupt(self, error)
+                if is_rust_panic(error):
+                    raise LibraryError(f"LanceDB failed: {one_line(error)}") from None
+            raise
 
     def get(self, image_id: str, with_thumbnail: bool = True, with_vector: bool = False) -> dict | None:
         found = self.get_many([image_id], with_thumbnail=with_thumbnail, with_vector=with_vector)
@@ -280,12 +322,16 @@ class ImageLibrary:
         exclude_ids: Sequence[str] = (),
     ) -> list[dict]:
         """Nearest images by cosine similarity (`score`, higher is closer), filtered before search."""
-        if k < 1:
-            raise LibraryError("k must be at least 1")
+        if not 1 <= k <= MAX_K:
+            raise LibraryError(f"k must be between 1 and {MAX_K:,}")
         query = np.asarray(vector, dtype=np.float32).reshape(-1)
         dim = self.table.schema.field("vector").type.list_size
         if query.size != dim:
             raise LibraryError(f"query vector has {query.size} values, table expects {dim}")
+        if not np.all(np.isfinite(query)):
+            raise LibraryError("the query vector contains NaN or infinity: nothing is near it")
+        if not np.any(query):
+            raise LibraryError("the query vector is all zeros: it has no direction to compare by cosine")
         clauses = [f"({where})"] if where else []
         if where:
             self.validate_filter(where)
@@ -293,7 +339,7 @@ class ImageLibrary:
             clauses.append("NOT " + id_filter(exclude_ids))
         predicate = " AND ".join(clauses) if clauses else None
         plan = self.search_plan()
-        hits = self._vector_query(query, k, predicate, with_thumbnail, with_vector, plan)
+        hits = self._guarded(lambda: self._vector_query(query, k, predicate, with_thumbnail, with_vector, plan))
         if plan is not None and predicate and hits.num_rows < k and self.table.count_rows(predicate) > hits.num_rows:
             # A selective filter can leave fewer than k matches in the probed partitions: the
             # matching rows are few, so an exact scan of just them is cheap and returns k.
@@ -353,10 +399,12 @@ class ImageLibrary:
         ordering = [ColumnOrdering(column_name=order_by, ascending=not descending)]
         if order_by != "id":
             ordering.append(ColumnOrdering(column_name="id", ascending=True))
-        return builder.order_by(ordering).offset(offset).limit(limit).to_arrow().to_pylist()
+        return self._guarded(lambda: builder.order_by(ordering).offset(offset).limit(limit).to_arrow().to_pylist())
 
     def query(self, where: str | None = None, select: Sequence[str] | None = None, limit: int | None = 100) -> pa.Table:
         """Read-only filtered projection (the CLI's `query --where/--select`)."""
+        if limit is not None and not 1 <= limit <= MAX_ROWS:
+            raise LibraryError(f"the row limit must be between 1 and {MAX_ROWS:,}")
         columns = list(select) if select else _columns(self.table, False, False)
         unknown = [c for c in columns if c not in self.table.schema.names]
         if unknown:
@@ -369,11 +417,11 @@ class ImageLibrary:
             builder = builder.limit(limit)
         else:
             builder = builder.limit(self.count() or 1)
-        return builder.to_arrow()
+        return self._guarded(builder.to_arrow)
 
     def fingerprints(self) -> dict[str, tuple[int | None, Any, str]]:
         """uri -> (file_size, mtime, id) of every row, so unchanged files can be skipped unread."""
-        data = self.table.to_lance().to_table(columns=["uri", "file_size", "mtime", "id"])
+        data = self._guarded(lambda: self.table.to_lance().to_table(columns=["uri", "file_size", "mtime", "id"]))
         return {
             uri: (size, mtime, row_id)
             for uri, size, mtime, row_id in zip(
@@ -400,14 +448,14 @@ class ImageLibrary:
 
         table = self.table
         model, dim = schema_model(table.schema)
-        data = table.to_lance().to_table(columns=["format", "file_size"])
+        data = self._guarded(lambda: table.to_lance().to_table(columns=["format", "file_size"]))
         formats = {}
         if data.num_rows:
             counts = data["format"].fill_null("unknown").value_counts()
             formats = {item["values"].as_py(): item["counts"].as_py() for item in counts}
         total = pc.sum(data["file_size"]).as_py() if data.num_rows else 0
         return {
-            "db": self.db_uri,
+            "db": self.shown_uri,
             "table": self.table_name,
             "model": model,
             "dim": dim,

@@ -107,6 +107,8 @@ def schema_version(schema: pa.Schema) -> int:
 
 
 def _as_utc(value: Any) -> datetime | None:
+    """A UTC datetime from epoch seconds or a datetime. A time Python cannot represent (a file
+    touched to the year 10000, NaN, infinity) is None: the row is kept, only that time is unknown."""
     if value is None:
         return None
     if isinstance(value, str):  # ISO-8601, as photo metadata travels between job stages
@@ -115,7 +117,10 @@ def _as_utc(value: Any) -> datetime | None:
         except ValueError:
             raise InvalidRowsError(f"expected an ISO-8601 time, got {value[:40]!r}") from None
     if isinstance(value, (int, float)):
-        return datetime.fromtimestamp(value, tz=timezone.utc)
+        try:
+            return datetime.fromtimestamp(value, tz=timezone.utc)
+        except (OverflowError, OSError, ValueError):
+            return None
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
     raise InvalidRowsError(f"expected a datetime or epoch seconds, got {type(value).__name__}")

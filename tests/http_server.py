@@ -1,5 +1,7 @@
 """A local HTTP server on 127.0.0.1 for http(s) source tests: serves given bytes by path, 404 for
-anything else, and holds `/hang/...` requests without answering until the server stops."""
+anything else, and holds `/hang/...` requests without answering until the server stops.
+`/trickle-body/...` declares 1,000,000 bytes and sends one every 50 ms; `/trickle-headers/...` sends
+one header line every 50 ms and never ends them: both are far below any per-read timeout."""
 
 from __future__ import annotations
 
@@ -18,6 +20,9 @@ def image_server(files: dict[str, bytes]):
             if self.path.startswith("/hang/"):
                 release.wait(120)  # never answers while the test runs
                 return
+            if self.path.startswith(("/trickle-body/", "/trickle-headers/")):
+                self.trickle(body=self.path.startswith("/trickle-body/"))
+                return
             body = files.get(self.path)
             if body is None:
                 self.send_error(404, "Not Found")
@@ -27,6 +32,19 @@ def image_server(files: dict[str, bytes]):
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
+
+        def trickle(self, body: bool) -> None:
+            try:
+                self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+                if body:
+                    self.wfile.write(b"Content-Length: 1000000\r\n\r\n")
+                for i in range(1_000_000):
+                    if release.wait(0.05):
+                        return
+                    self.wfile.write(b"x" if body else f"X-Slow-{i}: y\r\n".encode())
+                    self.wfile.flush()
+            except OSError:
+                return  # the client gave up
 
         def log_message(self, *args):  # keep test output clean
             pass

@@ -190,8 +190,10 @@ def test_read_only_environment_refuses_writes_but_allows_reads(env, capsys, monk
     assert code == 2 and "read-only" in err
     code, _, err = run(capsys, "index", str(env / "photos"))
     assert code == 2 and "read-only" in err
+    code, _, err = run(capsys, "optimize", "--retention-days", "0")
+    assert code == 2 and "read-only" in err
     code, out, _ = run(capsys, "stats", "--json")
-    assert code == 0 and json.loads(out)["rows"] == 3
+    assert code == 0 and json.loads(out)["rows"] == 3 and json.loads(out)["versions"] > 1
 
 
 def test_output_piped_into_a_reader_that_stops_early_is_not_an_error(env, capsys):
@@ -201,3 +203,70 @@ def test_output_piped_into_a_reader_that_stops_early_is_not_an_error(env, capsys
     piped = subprocess.run(f"{sys.executable} -m pipeline search --text x --json | head -c 1",
                            shell=True, capture_output=True, text=True, cwd=ROOT, env=environment, timeout=300)
     assert "Traceback" not in piped.stderr and "BrokenPipe" not in piped.stderr
+
+
+@pytest.mark.parametrize("argv, code, reason", [
+    (["search", "--text", "x", "--where", "file_name = $$abc$$"], 2, "'$' is not allowed"),
+    (["query", "--where", "file_name = $$abc$$"], 2, "'$' is not allowed"),
+    (["delete", "--where", "file_name = $$abc$$", "--yes"], 2, "'$' is not allowed"),
+    (["search", "--text", "x", "--k", "99999999999999999999"], 2, "--k must be between 1 and"),
+    (["optimize", "--retention-days", "1e300"], 2, "--retention-days must be a number of days"),
+    (["optimize", "--retention-days", "nan"], 2, "--retention-days must be a number of days"),
+    (["query", "SELECT sum(range) FROM range(400000000000)", "--timeout", "0.5"], 2, "time limit"),
+])
+def test_hostile_arguments_are_one_line_errors_with_the_right_exit_code(env, capsys, argv, code, reason):
+    write_photos(env / "photos", 2)
+    run(capsys, "index", str(env / "photos"))
+    got, out, err = run(capsys, *argv)
+    assert got == code and reason in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert json.loads(run(capsys, "stats", "--json")[1])["rows"] == 2
+
+
+def test_query_prints_an_infinite_timestamp_instead_of_failing(env, capsys):
+    write_photos(env / "photos", 1)
+    run(capsys, "index", str(env / "photos"))
+    code, out, _ = run(capsys, "query", "SELECT TIMESTAMP 'infinity' AS t", "--json")
+    assert code == 0 and json.loads(out)["rows"] == [{"t": "infinity"}]
+
+
+def test_a_filter_that_would_allocate_45_gb_leaves_the_process_alive(env, capsys):
+    """Before the guard, this aborted the process (Rust allocator: exit 134)."""
+    write_photos(env / "photos", 2)
+    run(capsys, "index", str(env / "photos"))
+    environment = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for command in (["query"], ["delete", "--yes"]):  # search checks its filter in the same place
+        done = subprocess.run([sys.executable, "-m", "pipeline", *command, "--where",
+                               "length(repeat(file_name, 100000000)) > 0"],
+                              capture_output=True, text=True, cwd=ROOT, env=environment, timeout=300)
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.strip().startswith("error: function repeat() is not allowed in a filter")
+    assert json.loads(run(capsys, "stats", "--json")[1])["rows"] == 2
+
+
+def test_a_file_dated_in_the_year_10000_is_indexed_with_an_unknown_mtime(env, capsys):
+    """ext4 cannot store such a time; tmpfs (/dev/shm) can."""
+    import shutil
+    import tempfile
+    if not os.path.isdir("/dev/shm") or not os.access("/dev/shm", os.W_OK):
+        pytest.skip("needs a tmpfs at /dev/shm")
+    folder = tempfile.mkdtemp(dir="/dev/shm")
+    try:
+        photos = write_photos(folder, 2)
+        os.utime(photos[0], (253402300800 * 1.5,) * 2)  # year ~14000
+        if os.stat(photos[0]).st_mtime < 253402300800:
+            pytest.skip("this filesystem cannot store a time after the year 9999")
+        code, out, err = run(capsys, "index", folder, "--json")
+        assert code == 0 and json.loads(out)["indexed"] == 2, err
+        rows = {r["file_name"]: r["mtime"] for r in run_query_rows(capsys)}
+        assert rows[photos[0].name] is None and rows[photos[1].name] is not None
+        code, out, _ = run(capsys, "index", folder, "--json")  # and every rerun
+        assert code == 0 and json.loads(out)["skipped"] == 2
+    finally:
+        shutil.rmtree(folder)
+
+
+def run_query_rows(capsys):
+    code, out, _ = run(capsys, "query", "--select", "file_name,mtime", "--json")
+    assert code == 0
+    return json.loads(out)["rows"]

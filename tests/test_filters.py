@@ -74,3 +74,35 @@ def test_photo_filters_build_quoted_case_insensitive_clauses_that_compose_with_s
     assert where.endswith("(width > 10)")
     assert FilterSpec(has_location=False).where() == "gps_lat IS NULL"
     assert FilterSpec(camera="  ").where() is None
+
+
+@pytest.mark.parametrize("where", [
+    "length(repeat(file_name, 100000000)) > 0",
+    "lpad(file_name, 10000000000) = 'x'",
+    "length(replace(replace(file_name, '', 'xxxxxxxx'), '', 'xxxxxxxx')) > 0",
+    "\"repeat\"(file_name, 3) = 'x'",
+    "array_length(array_repeat(1, 1000000000)) > 0",
+])
+def test_filters_that_could_allocate_without_bound_are_refused_before_they_run(library, where):
+    with pytest.raises(InvalidFilterError, match="not allowed in a filter|cannot be called") as caught:
+        library.count(where)
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("where", [
+    "array_has(tags, 'x') AND lower(file_name) LIKE 'a%'",
+    "length(description) > 0 OR starts_with(uri, '/p/') OR date_part('year', indexed_at) > 2000",
+    "description = 'repeat(x, 10)'",  # a function name inside a literal is data
+    "coalesce(width, 0) >= 0 AND abs(-1) = 1",
+])
+def test_everyday_filter_functions_still_work(library, where):
+    assert library.count(where) >= 0
+
+
+def test_dollar_quoted_strings_are_a_one_line_refusal_not_a_rust_panic(library):
+    for where in ("file_name = $$abc$$", "file_name = $1"):
+        with pytest.raises(InvalidFilterError, match="'\\$' is not allowed"):
+            library.count(where)
+        with pytest.raises(InvalidFilterError):
+            library.delete(where=where)
+    assert library.count() == 6 and library.count("description = 'cost: $5'") == 0

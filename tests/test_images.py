@@ -434,3 +434,39 @@ def test_decode_image_accepts_bytearray_and_memoryview():
     for view in (bytearray(data), memoryview(data)):
         result = decode_image(view, "buffer.png")
         assert result.ok and result.id == content_id(data)
+
+
+@pytest.mark.parametrize("size", [(1, 20000), (1_000_000, 1)])
+def test_an_aspect_ratio_bomb_is_cropped_before_the_encoder_resizes_it(size, tiny_clip_dir):
+    """A 1x20000 PNG is 164 bytes and 20,000 pixels; stretched so its short side is 224 px it would
+    be 224x4,480,000 (10 GB). The encoder only ever sees the centre square, so the long side is cut
+    to MAX_ASPECT_RATIO times the short one first: same pixels for the model, bounded memory."""
+    import time
+
+    from pipeline.encoder import ClipEncoder
+    buf = io.BytesIO()
+    Image.new("L", size, 128).save(buf, "PNG", optimize=True)
+    decoded = decode_image(buf.getvalue(), "strip.png")
+    assert decoded.ok and (decoded.width, decoded.height) == size
+    assert max(decoded.image.size) <= images.MAX_ASPECT_RATIO * min(decoded.image.size)
+    started = time.monotonic()
+    vector = ClipEncoder(tiny_clip_dir, device="cpu").encode_images([decoded.image])[0]
+    assert np.isfinite(vector).all() and time.monotonic() - started < 10
+
+
+def test_cropping_a_wide_image_to_the_aspect_limit_keeps_what_the_encoder_sees(tiny_clip_dir):
+    from pipeline.encoder import ClipEncoder
+    rng = np.random.default_rng(0)
+    wide = Image.fromarray(rng.integers(0, 256, (20, 20 * 40, 3), dtype=np.uint8), "RGB")
+    encoder = ClipEncoder(tiny_clip_dir, device="cpu")
+    full, cropped = encoder.prepare_images([wide, images.crop_extreme_aspect(wide)])
+    assert np.abs(full.astype(int) - cropped.astype(int)).mean() < 2
+
+
+def test_kernel_files_that_block_are_refused_without_being_opened():
+    """/proc/kmsg is a 'regular file' whose read blocks until the kernel logs something."""
+    started = __import__("time").monotonic()
+    data, reason, _ = images.read_file_bytes("/proc/kmsg")
+    assert data is None and reason.startswith("not a regular file")
+    assert __import__("time").monotonic() - started < 1
+    assert images.read_file_bytes("/proc/self/status")[1].startswith("not a regular file")

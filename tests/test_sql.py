@@ -89,3 +89,35 @@ def test_syntax_errors_and_unknown_columns_are_one_line(library):
     with pytest.raises(SqlError, match="query failed") as error:
         run_sql(library, "SELECT nope FROM images")
     assert "\n" not in str(error.value)
+
+
+def test_a_query_past_its_time_limit_is_stopped_with_one_line(library):
+    import time
+    started = time.monotonic()
+    with pytest.raises(SqlError, match="time limit"):
+        run_sql(library, "SELECT sum(range) FROM range(400000000000)", timeout_s=0.5)
+    assert time.monotonic() - started < 10
+
+
+def test_ctrl_c_stops_a_running_query(library):
+    """SIGINT from a timer thread, as a terminal's Ctrl+C: the query stops and the connection closes."""
+    import os
+    import signal
+    import threading
+    import time
+    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
+    started = time.monotonic()
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        run_sql(library, "SELECT sum(range) FROM range(400000000000)", timeout_s=None)
+    assert time.monotonic() - started < 10
+
+
+def test_infinite_timestamps_and_huge_results_are_values_or_one_line_errors(library):
+    from store.sql import result_rows
+    rows = result_rows(run_sql(library, "SELECT TIMESTAMP 'infinity' AS t, DATE '-infinity' AS d, TIMESTAMP '2020-01-02' AS u"))
+    assert rows[0]["t"] == "infinity" and rows[0]["d"] == "-infinity" and rows[0]["u"].year == 2020
+    with pytest.raises(SqlError, match="larger than 1 MB"):
+        run_sql(library, "SELECT repeat('x', 10000) AS s FROM range(1000)", max_bytes=1024 * 1024)
+    with pytest.raises(SqlError, match="maximum supported string size"):
+        run_sql(library, "SELECT length(repeat('x', 100000000000)) AS n")

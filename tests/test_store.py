@@ -243,3 +243,79 @@ def test_undelete_brings_back_only_the_deleted_rows_and_keeps_later_writes(libra
     assert library.undelete(before, where="format = 'PNG'") == 0  # nothing missing any more
     library.delete(ids=[row(1)["id"]])
     assert library.undelete(before, ids=[row(1)["id"]]) == 1 and library.count() == 7
+
+
+def test_a_read_only_library_refuses_optimize_index_builds_and_version_cleanup(library, tmp_path):
+    from datetime import timedelta
+
+    from store import ReadOnlyError
+    from store.indexes import build_scalar_indexes, build_vector_index, optimize, optimize_if_large, plan_vector_index
+    library.add([row(i) for i in range(4)])
+    library.delete(ids=[row(0)["id"]])
+    versions = len(library.table.list_versions())
+    reader = ImageLibrary(str(tmp_path / "db"), "images", read_only=True)
+    for write in (lambda: optimize(reader, retention=timedelta(0)), lambda: optimize_if_large(reader, threshold=1),
+                  lambda: build_scalar_indexes(reader), lambda: build_vector_index(reader, plan_vector_index(300, DIM)),
+                  lambda: reader.undelete(2, ids=[row(0)["id"]])):
+        with pytest.raises(ReadOnlyError, match="read-only"):
+            write()
+    assert len(library.table.list_versions()) == versions and library.table.list_indices() == []
+    assert library.count() == 3
+
+
+def test_undo_of_a_delete_by_a_random_filter_brings_back_exactly_the_deleted_rows(library):
+    library.add([row(i) for i in range(40)])
+    before = library.table.version
+    gone = library.delete_returning_ids(where="random() < 0.5")
+    assert 0 < len(gone) < 40 and library.count() == 40 - len(gone)
+    assert library.existing_ids(gone) == set()
+    assert library.undelete(before, ids=gone) == len(gone)
+    assert library.count() == 40
+    assert library.undelete(before, ids=[]) == 0  # nothing deleted: nothing to bring back
+
+
+@pytest.mark.parametrize("vector, reason", [(np.full(DIM, np.nan), "NaN"), (np.zeros(DIM), "all zeros")])
+def test_a_nan_or_zero_query_vector_is_refused_with_a_reason(library, vector, reason):
+    library.add([row(1)])
+    with pytest.raises(LibraryError, match=reason):
+        library.search(vector, k=3)
+
+
+def test_an_absurd_k_or_row_limit_is_a_one_line_error(library):
+    library.add([row(1)])
+    with pytest.raises(LibraryError, match="k must be between 1 and"):
+        library.search(unit(1), k=99999999999999999999)
+    with pytest.raises(LibraryError, match="row limit"):
+        library.query(limit=99999999999999999999)
+
+
+def test_a_far_future_or_impossible_mtime_is_stored_as_null_and_the_row_kept(library):
+    result = library.add([row(1, mtime=253402300800.0 * 2), row(2, mtime=float("nan")), row(3, mtime=100.0)])
+    assert result.inserted == 3
+    mtimes = {r["id"]: r["mtime"] for r in library.query(select=["id", "mtime"]).to_pylist()}
+    assert mtimes[row(1)["id"]] is None and mtimes[row(2)["id"]] is None
+    assert mtimes[row(3)["id"]].timestamp() == 100.0
+
+
+def test_a_truncated_data_file_is_named_as_corrupt_with_the_last_good_version(library, tmp_path):
+    import os
+
+    from store import CorruptTableError
+    from store.sql import run_sql
+    library.add([row(i) for i in range(3)])
+    good = library.table.version
+    library.add([row(i) for i in range(3, 6)])
+    data = tmp_path / "db" / "images.lance" / "data"
+    newest = max(data.iterdir(), key=lambda p: p.stat().st_mtime_ns)
+    os.truncate(newest, newest.stat().st_size // 2)
+    damaged = ImageLibrary(str(tmp_path / "db"), "images")
+    for read in (lambda: damaged.search(unit(1), k=3), lambda: damaged.query(), lambda: damaged.stats(),
+                 lambda: damaged.delete(where="width > 0"), lambda: damaged.count("width > 0"),
+                 lambda: run_sql(damaged, "SELECT * FROM images")):
+        with pytest.raises(CorruptTableError) as caught:
+            read()
+        message = str(caught.value)
+        assert "\n" not in message and "is corrupt" in message and str(tmp_path / "db" / "images.lance") in message
+        assert f"the last good version is {good}" in message
+    damaged.restore(good)
+    assert damaged.count() == 3 and len(damaged.search(unit(1), k=3)) == 3

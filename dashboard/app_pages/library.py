@@ -149,8 +149,8 @@ with tab_maintenance:
                 if st.button(f"Delete {matching} images", key="library_filter_delete", disabled=not sure,
                              type="primary", icon=":material/delete:"):
                     version = library.table.version
-                    count = library.delete(where=where)
-                    deleted(count, version, f"filter {where}", where=where)
+                    gone = library.delete_returning_ids(where=where)  # undo brings back exactly these
+                    deleted(len(gone), version, f"filter {where}", ids=gone)
                     st.rerun()
         else:
             st.caption("Set a filter above to see how many images it matches.")

@@ -21,6 +21,8 @@ def register(sub, common) -> None:
                                    "s3://bucket/prefix or http(s):// URL.")
     p.add_argument("paths", nargs="+", metavar="SOURCE")
     p.add_argument("--recursive", action=argparse.BooleanOptionalAction, default=True, help="walk folders recursively (default: yes)")
+    p.add_argument("--follow-symlinks", action="store_true",
+                   help="follow links that point outside the given folders (default: only links inside them)")
     p.add_argument("--batch-size", type=int, default=32, help="images per encoder batch in process (default 32)")
     p.add_argument("--description", default="", help="description stored with every image")
     p.add_argument("--tag", action="append", default=[], help="tag stored with every image (repeatable)")
@@ -67,7 +69,8 @@ def run_index(args: argparse.Namespace) -> int:
         recursive=args.recursive, update=args.update, prune=args.prune, description=args.description,
         tags=tuple(args.tag), runner=args.runner, batch_size=encoder.batch_size, dtype=args.dtype,
         encode_batch_size=args.encode_batch_size, num_encoders=args.num_encoders,
-        commit_every=args.commit_every or COMMIT_EVERY, shared_db=args.shared_db)
+        commit_every=args.commit_every or COMMIT_EVERY, shared_db=args.shared_db,
+        follow_symlinks=args.follow_symlinks)
     bar = None
 
     def on_plan(plan, runner):  # Ray Data draws its own per-stage bars

@@ -27,6 +27,8 @@ def register(sub, common) -> None:
     p.add_argument("--where", help="SQL filter (listing form, without a positional SQL)")
     p.add_argument("--select", help="comma-separated columns (default: all but thumbnail and vector)")
     p.add_argument("--limit", type=int, default=None, help="maximum rows (default 20 for the listing, 1000 for SQL)")
+    p.add_argument("--timeout", type=float, default=None,
+                   help="stop a SQL query after this many seconds (default 30); Ctrl+C stops it too")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=run_query)
 
@@ -71,18 +73,21 @@ def run_delete(args: argparse.Namespace) -> int:
 
 
 def run_query(args: argparse.Namespace) -> int:
+    from store.sql import DEFAULT_TIMEOUT_S, result_rows, run_sql
+
     if args.limit is not None and args.limit < 1:
         raise UsageError("--limit must be at least 1")
+    if args.timeout is not None and not (0 < args.timeout < 10**9):
+        raise UsageError("--timeout must be a positive number of seconds")
     if args.sql:
         if args.where or args.select:
             raise UsageError("give either a SQL query or --where/--select, not both")
-        from store.sql import run_sql
-
-        result = run_sql(open_library(args), args.sql, limit=args.limit or 1000)
+        result = run_sql(open_library(args), args.sql, limit=args.limit or 1000,
+                         timeout_s=args.timeout or DEFAULT_TIMEOUT_S)
     else:
         select = [c.strip() for c in args.select.split(",") if c.strip()] if args.select else None
         result = open_library(args).query(where=args.where, select=select, limit=args.limit or 20)
-    rows = result.to_pylist()
+    rows = result_rows(result)
     if args.json:
         print_json({"rows": rows, "count": len(rows)})
         return 0

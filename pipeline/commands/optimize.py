@@ -8,6 +8,8 @@ from datetime import timedelta
 
 from pipeline.commands.common import UsageError, human_bytes, open_library, print_json
 
+MAX_RETENTION_DAYS = 36_500  # a century: timedelta overflows near 10^9 days
+
 
 def register(sub, common) -> None:
     from store.indexes import DEFAULT_INDEX_TYPE, DEFAULT_RETENTION, INDEX_THRESHOLD, INDEX_TYPES
@@ -30,8 +32,8 @@ def register(sub, common) -> None:
 def run_optimize(args: argparse.Namespace) -> int:
     from store.indexes import index_status, optimize
 
-    if args.retention_days < 0:
-        raise UsageError("--retention-days cannot be negative")
+    if not 0 <= args.retention_days <= MAX_RETENTION_DAYS:  # NaN fails too
+        raise UsageError(f"--retention-days must be a number of days from 0 to {MAX_RETENTION_DAYS:,}")
     if args.index_threshold < 256:
         raise UsageError("--index-threshold must be at least 256 (an IVF index needs rows to train on)")
     library = open_library(args)

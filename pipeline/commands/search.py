@@ -158,8 +158,10 @@ def run_search(args: argparse.Namespace) -> int:
     from pipeline.compose import QueryTerm
     from pipeline.searching import SearchRequest
 
-    if args.k < 1:
-        raise UsageError("--k must be at least 1")
+    from store.library import MAX_K
+
+    if not 1 <= args.k <= MAX_K:
+        raise UsageError(f"--k must be between 1 and {MAX_K:,}")
     library = open_library(args)
     if not library.exists():
         raise TableNotFoundError(f"table '{library.table_name}' does not exist in {library.db_uri}: index some images first (python -m pipeline index PATH)")

@@ -36,6 +36,7 @@ DELETE_CHUNK = 1000  # ids per delete: one filter expression of bounded size
 @dataclass(frozen=True)
 class IndexOptions:
     recursive: bool = True
+    follow_symlinks: bool = False  # follow links out of the given folders (links inside them are always followed)
     update: bool = False  # re-index files whose size or mtime changed
     prune: bool = False  # remove rows under the walked folders whose files are gone
     description: str = ""  # stored with every image (else the list file's, if any)
@@ -86,17 +87,24 @@ def index(
     options = options or IndexOptions()
     started = time.perf_counter()
     s3_options = settings.storage.pyarrow_options()
-    listing = list_sources(sources, recursive=options.recursive, s3_options=s3_options)
+    listing = list_sources(sources, recursive=options.recursive, s3_options=s3_options,
+                           follow_symlinks=options.follow_symlinks)
     if options.description or options.tags:
         listing.sources = [replace(s, description=options.description or s.description,
                                    tags=tuple(options.tags) or s.tags) for s in listing.sources]
     library.ensure(encoder.model_id, encoder.dim)
+    # Fingerprints after the listing: a file that arrived meanwhile is in the table, not pruned.
     plan = plan_index(listing, library.fingerprints(), update=options.update, prune=options.prune)
     report = IndexReport(seen=plan.seen, skipped=plan.unchanged + plan.duplicates + len(plan.stale),
                          stale=len(plan.stale))
+    for bad in listing.failures:  # list-file lines that failed, one each
+        report.seen += 1
+        report.fail(bad.where, "list", bad.reason)
     if plan.replace_ids:
         _delete_ids(library, plan.replace_ids)
     report.replaced = len(plan.replace_ids)
+    if plan.gone_ids:  # before the job: a surviving copy of the same content then indexes under its name
+        report.pruned = _delete_ids(library, plan.gone_ids)
     runner = choose_runner(options.runner, settings.ray_address, len(plan.todo))
     if on_plan:
         on_plan(plan, runner)
@@ -111,8 +119,6 @@ def index(
                   progress=progress)
     writer.close()
     report.runner, report.todo = runner, len(plan.todo)
-    if plan.gone_ids:
-        report.pruned = _delete_ids(library, plan.gone_ids)
     if options.error_report:
         write_failures(report, library.db_uri, library.table_name, s3_options)
     if options.optimize and (report.indexed or report.pruned):

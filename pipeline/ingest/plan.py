@@ -5,7 +5,8 @@ Shared by both runners so `--runner ray` and `--runner local` index the same fil
 - a known uri whose size or mtime changed is left alone, unless `update`: then its old row is
   deleted before the job and the file is indexed again (a crash in between only means the rerun
   sees it as new);
-- with `prune`, rows under a walked folder or s3 prefix whose file was not listed are removed.
+- with `prune`, rows under a walked folder or s3 prefix whose file the walk would list but did not
+  find are removed before the job (pipeline/prune.py).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from pipeline.prune import gone_ids
 from pipeline.sources import Listing, Source
 
 
@@ -59,9 +61,7 @@ def plan_index(listing: Listing, fingerprints: dict, update: bool = False, prune
         else:
             plan.stale.append(source.uri)
     if prune and listing.roots:
-        roots = tuple(listing.roots)
-        plan.gone_ids = [row_id for uri, (_, _, row_id) in fingerprints.items()
-                         if uri.startswith(roots) and uri not in listed]
-    dropped = set(plan.replace_ids)
+        plan.gone_ids = gone_ids(fingerprints, listed, listing.roots, listing.recursive)
+    dropped = set(plan.replace_ids) | set(plan.gone_ids)  # both are deleted before the job
     plan.known_ids = [row_id for _, _, row_id in fingerprints.values() if row_id not in dropped]
     return plan

@@ -7,8 +7,6 @@ source fails with the same one-line reason whichever runs it. Never raises for a
 
 from __future__ import annotations
 
-import time
-
 from pipeline.filesystems import s3_filesystem, s3_path
 from pipeline.images import DecodeLimits, read_file_bytes, too_large_file_reason
 from store.errors import one_line
@@ -21,31 +19,37 @@ HTTP_DOWNLOAD_FACTOR = 10
 def _read_http(uri: str, limits: DecodeLimits) -> tuple[bytes | None, str | None]:
     import requests
 
+    from pipeline.deadline import deadline, watched_session
+
     timeout = limits.http_timeout_s
-    deadline = time.monotonic() + timeout * HTTP_DOWNLOAD_FACTOR
-    try:
-        # (connect, read): the read timeout bounds every wait for the next bytes, headers included.
-        with requests.get(uri, stream=True, timeout=(timeout, timeout)) as response:
-            if response.status_code != 200:
-                return None, f"HTTP {response.status_code} {response.reason}".strip()
-            declared = int(response.headers.get("Content-Length") or 0)
-            if declared > limits.max_file_bytes:
-                return None, too_large_file_reason(declared, limits)
-            chunks, total = [], 0
-            for chunk in response.iter_content(1 << 16):
-                chunks.append(chunk)
-                total += len(chunk)
-                if total > limits.max_file_bytes:  # no or lying Content-Length
-                    return None, too_large_file_reason(total, limits)
-                if time.monotonic() > deadline:
-                    return None, f"download timed out: not complete after {timeout * HTTP_DOWNLOAD_FACTOR:g} s"
-            return b"".join(chunks), None
-    except requests.Timeout:
-        return None, f"download timed out: no answer within {timeout:g} s"
-    except requests.RequestException as error:
-        return None, f"download failed: {one_line(error)}"
-    except ValueError as error:  # a malformed URL or header
-        return None, f"download failed: {one_line(error)}"
+    whole = timeout * HTTP_DOWNLOAD_FACTOR
+    late = f"download timed out: not complete after {whole:g} s"
+    # The watchdog shuts the connection down at the deadline, however slowly the headers or the
+    # body trickle in; the checks below only say why the read stopped.
+    with deadline(whole) as watchdog, watched_session() as session:
+        try:
+            # (connect, read): the read timeout bounds every wait for the next bytes, headers included.
+            with session.get(uri, stream=True, timeout=(timeout, timeout)) as response:
+                if response.status_code != 200:
+                    return None, f"HTTP {response.status_code} {response.reason}".strip()
+                declared = int(response.headers.get("Content-Length") or 0)
+                if declared > limits.max_file_bytes:
+                    return None, too_large_file_reason(declared, limits)
+                chunks, total = [], 0
+                for chunk in response.iter_content(1 << 16):
+                    chunks.append(chunk)
+                    total += len(chunk)
+                    if total > limits.max_file_bytes:  # no or lying Content-Length
+                        return None, too_large_file_reason(total, limits)
+                    if watchdog.expired:
+                        return None, late
+            return (None, late) if watchdog.expired else (b"".join(chunks), None)
+        except requests.Timeout:
+            return None, late if watchdog.expired else f"download timed out: no answer within {timeout:g} s"
+        except requests.RequestException as error:
+            return None, late if watchdog.expired else f"download failed: {one_line(error)}"
+        except (ValueError, OSError) as error:  # a malformed URL or header; a socket shut by the watchdog
+            return None, late if watchdog.expired else f"download failed: {one_line(error)}"
 
 
 def _read_s3(uri: str, limits: DecodeLimits, s3_options: dict | None) -> tuple[bytes | None, str | None]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from store.redact import redact_uri
+
 
 @dataclass(frozen=True)
 class Failure:
@@ -21,7 +23,7 @@ class IndexReport:
     seconds: float = 0.0
     failures: list[Failure] = field(default_factory=list)
     stage_seconds: dict[str, float] = field(default_factory=dict)
-    # Maintenance done by the bulk job (pipeline/job/plan.py); zero for plain indexing.
+    # Maintenance done by the job (pipeline/ingest/plan.py); zero for plain indexing.
     replaced: int = 0  # rows of changed files re-indexed (--update)
     pruned: int = 0  # rows whose files are gone (--prune)
     stale: int = 0  # changed files left alone (counted in skipped; --update re-indexes them)
@@ -45,7 +47,7 @@ class IndexReport:
 
     def fail(self, uri: str, stage: str, reason: str) -> None:
         self.failed += 1
-        self.failures.append(Failure(uri, stage, reason))
+        self.failures.append(Failure(redact_uri(uri), stage, redact_uri(reason)))
 
     @property
     def images_per_second(self) -> float:
@@ -93,5 +95,5 @@ def write_failures(report: IndexReport, db_uri: str, table: str, storage_options
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "wb") as out:
             out.write(text)
-    report.error_report = path
-    return path
+    report.error_report = redact_uri(path)
+    return report.error_report

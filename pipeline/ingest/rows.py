@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pipeline.ingest.item import Item
+from store.redact import redact_uri
 
 
 def item_row(item: Item) -> dict[str, Any]:
@@ -12,7 +13,7 @@ def item_row(item: Item) -> dict[str, Any]:
     assert decoded is not None and item.vector is not None, "only encoded items become rows"
     return {
         "id": decoded.id,
-        "uri": item.uri,
+        "uri": redact_uri(item.uri),  # a password in a URL must not reach every viewer
         "file_name": item.name or decoded.file_name,
         "description": item.description,
         "tags": list(item.tags),
