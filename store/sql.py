@@ -26,6 +26,10 @@ class SqlError(LibraryError):
     """A query that does not parse, is not a single SELECT, or fails: one line, fit to show as is."""
 
 
+class SqlTimeoutError(SqlError):
+    """A query stopped because it ran longer than its time limit."""
+
+
 def check_read_only(sql: str, connection=None) -> str:
     """The single SELECT statement in `sql`, or SqlError saying why it is refused."""
     import duckdb
@@ -51,12 +55,16 @@ def run_sql(
     columns: list[str] | None = None,
     threads: int = 2,
     memory_limit: str = "2GB",
+    timeout_s: float | None = None,
 ) -> pa.Table:
     """Run one read-only SELECT over the table, visible as `images` (and as the table's own name).
 
     `images` exposes the metadata columns (everything but `thumbnail` and `vector`) unless `columns`
-    says otherwise; DuckDB pushes projections and filters down into the Lance scan.
+    says otherwise; DuckDB pushes projections and filters down into the Lance scan. After
+    `timeout_s` seconds the query is interrupted and SqlTimeoutError raised.
     """
+    import threading
+
     import duckdb
 
     con = duckdb.connect(config={"enable_external_access": False, "threads": threads,
@@ -73,6 +81,10 @@ def run_sql(
             con.execute(f"CREATE TEMP VIEW {quoted} AS SELECT {projection} FROM __lance_images")
         con.execute("SET lock_configuration = true")
         batches, rows = [], 0
+        timer = threading.Timer(timeout_s, con.interrupt) if timeout_s else None
+        if timer is not None:
+            timer.daemon = True
+            timer.start()
         try:
             reader = con.sql(statement).to_arrow_reader(batch_size=min(limit or 65536, 65536))
             for batch in reader:
@@ -81,8 +93,13 @@ def run_sql(
                     break
                 batches.append(batch)
                 rows += batch.num_rows
+        except duckdb.InterruptException:
+            raise SqlTimeoutError(f"the query ran longer than {timeout_s:g} s and was stopped") from None
         except duckdb.Error as error:
             raise SqlError(f"query failed: {one_line(error)}") from None
+        finally:
+            if timer is not None:
+                timer.cancel()
         return pa.Table.from_batches(batches, schema=reader.schema)
     finally:
         con.close()

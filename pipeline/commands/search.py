@@ -12,10 +12,10 @@ import argparse
 import os
 import re
 import sys
-import time
 
 from pipeline.commands.common import UsageError, make_encoder, open_library, print_json
 from pipeline.formats import IMAGE_EXTENSIONS
+from pipeline.searching import resolve_id
 from store import TableNotFoundError
 
 TERM_OPTIONS = ("--text", "--image", "--like")
@@ -97,55 +97,36 @@ def collect_terms(args: argparse.Namespace, library) -> list[tuple[str, str, flo
     return terms
 
 
-def resolve_id(library, prefix: str) -> str:
-    if not re.fullmatch(r"[0-9a-fA-F]{6,64}", prefix):
-        raise UsageError(f"--like takes an image id (hex, at least 6 characters), got {prefix!r}")
-    found = library.query(where=f"starts_with(id, '{prefix.lower()}')", select=["id"], limit=2)["id"].to_pylist()
-    if not found:
-        raise UsageError(f"no image with id {prefix} in the library")
-    if len(found) > 1:
-        raise UsageError(f"id prefix {prefix} is ambiguous: give more characters")
-    return found[0]
-
-
 def run_search(args: argparse.Namespace) -> int:
-    from pipeline.compose import QueryTerm, compose_query
+    from pipeline.searching import Term, run_search as search
 
     if args.k < 1:
         raise UsageError("--k must be at least 1")
     library = open_library(args)
     if not library.exists():
         raise TableNotFoundError(f"table '{args.table}' does not exist in {library.db_uri}: index some images first (python -m pipeline index PATH)")
-    terms = collect_terms(args, library)
-    started = time.perf_counter()
-    query_terms = []
-    for kind, value, weight in terms:
+    terms = []
+    for kind, value, weight in collect_terms(args, library):
+        term = Term(kind, value, weight)
         if kind == "image":
             from pipeline.images import DecodeLimits, read_image_file
 
             decoded = read_image_file(value, DecodeLimits.from_env())
             if not decoded.ok:
                 raise UsageError(f"cannot use {value} as a query: {decoded.error}")
-            value = decoded.image
-        query_terms.append(QueryTerm(kind, value, weight))
-    encoder = None
-    if any(kind != "id" for kind, _, _ in terms):  # "more like this" alone needs no model
-        encoder = make_encoder(args, library)
-        library.check_model(encoder.model_id, encoder.dim)
-    vector = compose_query(encoder, query_terms, library)
-    exclude = [v for kind, v, _ in terms if kind == "id"]
-    hits = library.search(vector, k=args.k, where=args.where, min_score=args.min_score, exclude_ids=exclude)
-    took_ms = (time.perf_counter() - started) * 1000
+            term = Term(kind, decoded.image, weight, label=value)
+        terms.append(term)
+    shown = {"text": args.text[0] if len(args.text) == 1 else args.text or None,
+             "image": args.image[0] if len(args.image) == 1 else args.image or None}
+    outcome = search(library, terms, encoder=lambda: make_encoder(args, library), k=args.k, where=args.where,
+                     min_score=args.min_score, shown=shown)
     if args.json:
-        described = [{"kind": kind, "value": value, "weight": weight} for kind, value, weight in terms]
-        print_json({"query": {"text": args.text[0] if len(args.text) == 1 else args.text or None,
-                              "image": args.image[0] if len(args.image) == 1 else args.image or None,
-                              "terms": described, "k": args.k, "where": args.where},
-                    "took_ms": round(took_ms, 2), "results": hits})
+        print_json(outcome.document)
         return 0
+    hits = outcome.document["results"]
     if not hits:
         print("no results")
     for rank, hit in enumerate(hits, 1):
         print(f"{rank:>3}  {hit['score']:.4f}  {hit['uri']}")
-    print(f"{len(hits)} results in {took_ms:.0f} ms", file=sys.stderr)
+    print(f"{len(hits)} results in {outcome.document['took_ms']:.0f} ms", file=sys.stderr)
     return 0
