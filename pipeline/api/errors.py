@@ -32,9 +32,10 @@ def error_response(status: int, message: str, headers: dict[str, str] | None = N
 
 def _status_of(error: Exception) -> int:
     from pipeline.encoder import ModelUnavailableError
+    from pipeline.searching import UnknownImageError
     from store.sql import SqlTimeoutError
 
-    for kind, status in ((ReadOnlyError, 403), (TableNotFoundError, 404), (SqlTimeoutError, 408),
+    for kind, status in ((ReadOnlyError, 403), (TableNotFoundError, 404), (UnknownImageError, 404), (SqlTimeoutError, 408),
                          (ModelMismatchError, 409), (StorageFullError, 507), (ModelUnavailableError, 503),
                          (InvalidFilterError, 400), (LibraryError, 400), (ValueError, 400)):
         if isinstance(error, kind):
