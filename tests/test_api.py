@@ -370,3 +370,30 @@ def test_serve_refuses_a_public_address_without_keys(capsys, monkeypatch, tmp_pa
     bad.write_text("short read\n")
     assert main(["serve", "--keys-file", str(bad), "--db", str(tmp_path / "db")]) == 2
     assert "line 1" in capsys.readouterr().err
+
+
+# --- the Python client ---------------------------------------------------------------------------
+
+def test_the_client_needs_only_requests_and_speaks_every_endpoint(api, library_root, tmp_path):
+    import subprocess
+    import sys
+
+    from pipeline.api.client import ApiError, ImageSearchClient
+
+    probe = "import sys, pipeline.api.client; print(sorted({'store', 'lancedb', 'torch', 'fastapi'} & set(sys.modules)))"
+    assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.strip() == "[]"
+    client = ImageSearchClient(api.url)
+    photo = library_root["root"] / "photos" / "photo_0004.jpg"
+    assert client.search(terms=[{"image": photo}], k=2)["results"][0]["uri"] == str(photo)
+    assert client.search_by_image(photo, k=1)["results"][0]["uri"] == str(photo)
+    new = tmp_path / "fresh.jpg"
+    new.write_bytes(jpeg_bytes(600))
+    image_id = client.upload([new], tags=["client"])["outcomes"][0]["id"]
+    assert client.image(image_id)["tags"] == ["client"] and client.original(image_id) == new.read_bytes()
+    assert client.thumbnail(image_id)[:2] == b"\xff\xd8"
+    assert client.delete(image_id)["deleted"] == 1 and client.restore(image_id)["restored"] == 1
+    assert client.query("SELECT count(*) AS n FROM images")["rows"][0]["n"] == client.stats()["rows"]
+    assert client.health()["status"] == "ok" and "imagesearch_rows" in client.metrics()
+    with pytest.raises(ApiError) as raised:
+        client.query("DROP TABLE images")
+    assert raised.value.status == 400 and "read-only" in raised.value.message
