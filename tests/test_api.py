@@ -22,6 +22,7 @@ from tests.dashboard_support import PHOTOS, build_library, jpeg_bytes
 pytestmark = pytest.mark.timeout(600)
 READER, WRITER, LIMITED = "reader-key-0001", "writer-key-0001", "limited-key-0001"
 BURST = 5
+ORIGIN = "https://photos.example"
 
 
 def _crafted_row(data: bytes, uri: str, dim: int, seed: int) -> dict:
@@ -221,6 +222,16 @@ def test_metrics_count_requests_per_endpoint_and_report_rows(api):
     assert float(rows.split()[1]) >= PHOTOS
 
 
+def test_cors_is_off_unless_origins_are_configured(api, keyed):
+    preflight = {"Origin": ORIGIN, "Access-Control-Request-Method": "POST",
+                 "Access-Control-Request-Headers": "authorization"}
+    assert "access-control-allow-origin" not in get(api, "/health", headers={"Origin": ORIGIN}).headers
+    allowed = requests.options(keyed.url + "/search", headers=preflight, timeout=60)
+    assert allowed.status_code == 200 and allowed.headers["access-control-allow-origin"] == ORIGIN
+    other = requests.options(keyed.url + "/search", headers={**preflight, "Origin": "https://evil.example"}, timeout=60)
+    assert other.status_code == 400 and "access-control-allow-origin" not in other.headers
+
+
 def test_openapi_docs_are_served(api):
     assert "swagger" in get(api, "/docs").text.lower()
     paths = get(api, "/openapi.json").json()["paths"]
@@ -299,7 +310,7 @@ def test_concurrent_uploads_and_searches_lose_nothing(api):
 @pytest.fixture(scope="module")
 def keyed(library_root, tiny_clip_dir):
     env = _env(library_root, tiny_clip_dir, IMAGESEARCH_API_KEYS=f"{READER}:read,{WRITER}:write,{LIMITED}:read",
-               IMAGESEARCH_API_RATE="0.001", IMAGESEARCH_API_BURST=str(BURST))
+               IMAGESEARCH_API_RATE="0.001", IMAGESEARCH_API_BURST=str(BURST), IMAGESEARCH_API_CORS=ORIGIN)
     with ApiServer(env) as server:
         yield server
 

@@ -32,8 +32,6 @@ def deploy(settings: ApiSettings, *, replicas: int = 2, host: str = "127.0.0.1",
     serve.start(http_options={"host": host, "port": port})
     deployment = serve.deployment(
         serve.ingress()(ApiReplica), name="api", num_replicas=replicas,
-        ray_actor_options={"num_cpus": num_cpus},
-        # Each replica loads the model before it takes traffic.
-        health_check_period_s=10,
+        ray_actor_options={"num_cpus": num_cpus},  # a share of a core: small machines still fit several
     )
     return serve.run(deployment.bind(settings), name=APP_NAME, route_prefix="/", blocking=False)
