@@ -12,17 +12,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.dashboard_support import ROOT, free_port
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+__all__ = ["ApiServer", "free_port"]
 
 
 class ApiServer:

@@ -112,11 +112,16 @@ def search_composed(request: Request, body: SearchIn):
     where = body.where
     if body.filters is not None:
         where = FilterSpec(**body.filters.model_dump(), sql=body.where or "").where()
-    texts = [t.value for t in terms if t.kind == "text"]
     return _search(context, terms, vector=body.vector, k=body.k, offset=body.offset, where=where,
                    mode=body.mode, min_score=body.min_score,
-                   shown={"text": texts[0] if len(texts) == 1 else texts or None,
-                          "image": [t.label for t in terms if t.kind == "image"] or None})
+                   shown={"text": _one_or_list(t.value for t in terms if t.kind == "text"),
+                          "image": _one_or_list(t.label for t in terms if t.kind == "image")})
+
+
+def _one_or_list(values):
+    """As the CLI shows --text and --image: one value alone, several as a list, none as null."""
+    values = list(values)
+    return values[0] if len(values) == 1 else values or None
 
 
 @router.post("/search-by-image", dependencies=[access("read")])
