@@ -19,7 +19,8 @@ COPY store store
 
 RUN useradd --create-home --uid 1000 imagesearch && mkdir -p /data && chown imagesearch /data
 USER imagesearch
-ENV IMAGESEARCH_DB=/data/lancedb IMAGESEARCH_MEDIA=/data/media HF_HOME=/data/hf OMP_NUM_THREADS=4
+# One torch thread per request: concurrency comes from requests (docs/api.md, Speed).
+ENV IMAGESEARCH_DB=/data/lancedb IMAGESEARCH_MEDIA=/data/media HF_HOME=/data/hf OMP_NUM_THREADS=1
 VOLUME /data
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=4)"

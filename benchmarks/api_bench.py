@@ -3,16 +3,18 @@
 For each table size: builds a table of synthetic rows (random L2-normalised vectors, one shared JPEG
 thumbnail; tables from 20,000 rows get the vector index `index` would build), starts
 `python -m pipeline serve` on a free loopback port, and drives it with --clients concurrent clients
-(a bounded thread pool, one keep-alive session each) for --requests requests of each kind:
+(a bounded thread pool, one keep-alive session each; 1 and 4 by default) for --requests requests of each kind:
 
 - vector: POST /search {"vector": [...], "k": K}, a precomputed query vector (no encoding);
 - text:   GET /search?query=...&k=K, a distinct text each time (encoded by the server's CLIP).
 
 Then the same queries through the Python API in this process (ImageLibrary.search, and
 encode_texts + search), with the same number of threads, so the HTTP overhead is the difference.
-The model is a random-weight ViT-B/32 (CLIPConfig() shapes, 512-d) unless --model-size tiny.
+The model is a random-weight ViT-B/32 (CLIPConfig() shapes, 512-d) unless --model-size tiny. The
+server gets this process's OMP_NUM_THREADS: on a busy 2-core machine 2 threads per text encoding made
+it ~12x slower than 1 (threads wait on each other at every barrier), so compare like with like.
 
-    OMP_NUM_THREADS=2 python benchmarks/api_bench.py --rows 10000,100000 --clients 4 --requests 200
+    OMP_NUM_THREADS=1 python benchmarks/api_bench.py --rows 10000,100000 --clients 1,4 --requests 200
 """
 
 from __future__ import annotations
@@ -87,7 +89,7 @@ def drive(call, payloads: list, clients: int) -> dict:
     return {"req_s": round(len(payloads) / wall, 1), **percentiles(latencies)}
 
 
-def http_client(url: str, clients: int):
+def http_client(url: str):
     import threading
 
     import requests
@@ -115,7 +117,7 @@ def texts(n: int, seed: int) -> list[str]:
     return [" ".join(rng.choice(WORDS, 4)) + f" {i}" for i in range(n)]
 
 
-def run_size(root: Path, model: str, rows: int) -> dict:
+def run_size(root: Path, model: str, rows: int) -> list[dict]:
     from pipeline.encoder import ClipEncoder
     from store import ImageLibrary
     from tests.api_server import ApiServer
@@ -126,33 +128,32 @@ def run_size(root: Path, model: str, rows: int) -> dict:
     rng = np.random.default_rng(7)
     vectors = rng.normal(size=(ARGS.requests, encoder.dim)).astype(np.float32)
     vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).tolist()
-    queries = texts(ARGS.requests, rows)
-    result = {"rows": rows, "build_s": round(build_s, 1)}
+    results = [{"rows": rows, "clients": clients, "build_s": round(build_s, 1)} for clients in CLIENTS]
     env = {"IMAGESEARCH_DB": db, "IMAGESEARCH_MODEL": model, "IMAGESEARCH_API_RATE": "0",
            "OMP_NUM_THREADS": os.environ["OMP_NUM_THREADS"]}
     with ApiServer(env, startup_s=300) as server:
-        by_vector, by_text = http_client(server.url, ARGS.clients)
+        by_vector, by_text = http_client(server.url)
         for warm in range(5):
             by_vector(vectors[warm])
             by_text(f"warm up {warm}")
-        result["http_vector"] = drive(by_vector, vectors, ARGS.clients)
-        result["http_text"] = drive(by_text, queries, ARGS.clients)
+        for result in results:
+            result["http_vector"] = drive(by_vector, vectors, result["clients"])
+            result["http_text"] = drive(by_text, texts(ARGS.requests, rows * 10 + result["clients"]), result["clients"])
     library = ImageLibrary(db)
     encoder.encode_texts(["warm up"])
     for warm in range(5):
         library.search(np.asarray(vectors[warm], np.float32), k=ARGS.k)
+
     def python_vector(v):
         return library.search(np.asarray(v, np.float32), k=ARGS.k)
 
     def python_text(t):
         return library.search(encoder.encode_texts([t])[0], k=ARGS.k)
 
-    result["python_vector"] = drive(python_vector, vectors, ARGS.clients)
-    result["python_text"] = drive(python_text, texts(ARGS.requests, rows + 1), ARGS.clients)
-    # One caller at a time: the library's own latency, with nothing queued in front of it.
-    result["python_vector_1"] = drive(python_vector, vectors[:100], 1)
-    result["python_text_1"] = drive(python_text, texts(100, rows + 2), 1)
-    return result
+    for result in results:
+        result["python_vector"] = drive(python_vector, vectors, result["clients"])
+        result["python_text"] = drive(python_text, texts(ARGS.requests, rows * 20 + result["clients"]), result["clients"])
+    return results
 
 
 def cpu_flags() -> str:
@@ -167,12 +168,13 @@ def main() -> None:
     global ARGS
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", default="10000,100000", help="comma-separated table sizes")
-    parser.add_argument("--clients", type=int, default=4, help="concurrent clients (default 4)")
+    parser.add_argument("--clients", default="1,4", help="comma-separated numbers of concurrent clients (default 1,4)")
     parser.add_argument("--requests", type=int, default=200, help="requests of each kind per size (default 200)")
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--model-size", choices=("vit-b-32", "tiny"), default="vit-b-32")
     parser.add_argument("--json", help="also write the results to this file")
     ARGS = parser.parse_args()
+    CLIENTS[:] = [int(c) for c in ARGS.clients.split(",")]
     from tests.model_factory import build_random_clip
 
     with tempfile.TemporaryDirectory(prefix="api-bench-") as tmp:
@@ -182,22 +184,22 @@ def main() -> None:
               f"model {ARGS.model_size}; {ARGS.clients} clients, {ARGS.requests} requests each, k={ARGS.k}", flush=True)
         results = []
         for rows in (int(r) for r in ARGS.rows.split(",")):
-            result = run_size(root, model, rows)
-            results.append(result)
-            print(json.dumps(result), flush=True)
-    print(f"\n| rows | query | HTTP req/s | HTTP p50 / p95 / p99 ms | Python req/s | Python p50 / p95 / p99 ms "
-          f"| Python, 1 caller: p50 / p95 ms |")
+            for result in run_size(root, model, rows):
+                results.append(result)
+                print(json.dumps(result), flush=True)
+    print("\n| rows | clients | query | HTTP req/s | HTTP p50 / p95 / p99 ms | Python req/s | Python p50 / p95 / p99 ms |")
     print("|---|---|---|---|---|---|---|")
     for r in results:
         for kind in ("vector", "text"):
-            h, p, one = r[f"http_{kind}"], r[f"python_{kind}"], r[f"python_{kind}_1"]
-            print(f"| {r['rows']:,} | {kind} | {h['req_s']} | {h['p50']} / {h['p95']} / {h['p99']} "
-                  f"| {p['req_s']} | {p['p50']} / {p['p95']} / {p['p99']} | {one['p50']} / {one['p95']} |")
+            h, p = r[f"http_{kind}"], r[f"python_{kind}"]
+            print(f"| {r['rows']:,} | {r['clients']} | {kind} | {h['req_s']} | {h['p50']} / {h['p95']} / {h['p99']} "
+                  f"| {p['req_s']} | {p['p50']} / {p['p95']} / {p['p99']} |")
     if ARGS.json:
         Path(ARGS.json).write_text(json.dumps(results, indent=2))
 
 
 ARGS: argparse.Namespace
+CLIENTS: list[int] = []
 
 if __name__ == "__main__":
     main()
