@@ -408,3 +408,12 @@ def test_the_client_needs_only_requests_and_speaks_every_endpoint(api, library_r
     with pytest.raises(ApiError) as raised:
         client.query("DROP TABLE images")
     assert raised.value.status == 400 and "read-only" in raised.value.message
+
+
+def test_a_server_whose_model_did_not_build_the_table_answers_409(library_root, tmp_path):
+    from tests.model_factory import build_random_clip
+
+    other = str(build_random_clip(tmp_path / "other-model", size="tiny", seed=1))
+    with ApiServer(_env(library_root, other)) as server:
+        assert_error(get(server, "/search", params={"query": "x"}), 409, "holds vectors from model")
+        assert_error(post(server, "/upload", files=[("files", ("a.jpg", jpeg_bytes(9)))]), 409, "holds vectors")
