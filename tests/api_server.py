@@ -15,12 +15,14 @@ import time
 
 import requests
 
-from tests.dashboard_support import ROOT, free_port
+from tests.dashboard_support import ROOT, DashboardServer, free_port
 
 __all__ = ["ApiServer", "free_port"]
 
 
-class ApiServer:
+class ApiServer(DashboardServer):
+    """Shares output() and the pid-based stop with the dashboard's server process."""
+
     def __init__(self, env: dict[str, str], args: tuple[str, ...] = (), startup_s: float = 120):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -53,16 +55,3 @@ class ApiServer:
             self.process.wait(seconds)
         except subprocess.TimeoutExpired:
             pass
-
-    def output(self) -> str:
-        self.log.seek(0)
-        return self.log.read().decode(errors="replace")[-6000:]
-
-    def __exit__(self, *exc) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
