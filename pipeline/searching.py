@@ -8,19 +8,23 @@ side, fuses (store/hybrid.py), sorts, and cuts the requested page out of one ran
 from __future__ import annotations
 
 import logging
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from pipeline.compose import QueryTerm, compose_query
+from pipeline.errors import BadInputError
 from pipeline.query_cache import CachedTextEncoder
 from pipeline.relevance import relevance_cutoff
 from store import LibraryError
 from store.hybrid import (
-    check_mode, check_sort, default_mode, fuse, keyword_results, retrieval_depth, semantic_results,
+    MODES, check_mode, check_sort, default_mode, fuse, keyword_results, retrieval_depth, semantic_results,
     sort_results,
 )
+
+SEARCH_MODES = MODES
 
 if TYPE_CHECKING:
     import numpy as np
@@ -184,3 +188,110 @@ def _page(library, request: SearchRequest, mode: str, hits: list[dict], keyword:
             row["thumbnail"] = thumbs.get(row["id"])
     return SearchPage(mode=mode, results=results, offset=request.offset, k=request.k, candidates=len(ranked),
                       cut=cut, took_ms=(time.perf_counter() - started) * 1000)
+
+
+# --- the search document: one JSON shape for the CLI's `search --json` and the HTTP API -----------
+
+
+class QueryError(BadInputError):
+    """A query that cannot run as given (unknown id, bad mode, empty query): one line to show as is."""
+
+
+class UnknownImageError(QueryError):
+    """No image in the library has this id (or id prefix)."""
+
+
+@dataclass(frozen=True)
+class Term:
+    kind: str  # "text", "image" (a decoded PIL image) or "id" (a row already in the library)
+    value: Any
+    weight: float = 1.0
+    label: str | None = None  # how the term is shown in the result document (an image's path or name)
+
+
+@dataclass(frozen=True)
+class SearchOutcome:
+    document: dict  # {"query": {...}, "mode", "offset", ..., "took_ms", "results": [...]}
+    encode_s: float  # time spent encoding the query terms (0 for a vector or ids only)
+
+
+def resolve_id(library: "ImageLibrary", prefix: str) -> str:
+    """A full image id from an id or a unique prefix of at least 6 hex characters."""
+    if not re.fullmatch(r"[0-9a-fA-F]{6,64}", prefix or ""):
+        raise QueryError(f"an image id is hex, at least 6 characters, got {prefix!r}")
+    found = library.query(where=f"starts_with(id, '{prefix.lower()}')", select=["id"], limit=2)["id"].to_pylist()
+    if not found:
+        raise UnknownImageError(f"no image with id {prefix} in the library")
+    if len(found) > 1:
+        raise QueryError(f"id prefix {prefix} is ambiguous: give more characters")
+    return found[0]
+
+
+def search_document(page: SearchPage, terms: Sequence[Term], *, k: int, where: str | None, offset: int,
+                    sort: str, took_ms: float, shown: dict | None = None) -> dict:
+    described = {**(shown or {}),
+                 "terms": [{"kind": t.kind, "value": t.label if t.label is not None else t.value, "weight": t.weight}
+                           for t in terms],
+                 "k": k, "where": where, "mode": page.mode, "offset": offset, "sort": sort}
+    return {"query": described, **page.to_dict(), "took_ms": round(took_ms, 2)}
+
+
+def run_search(
+    library: "ImageLibrary",
+    terms: Sequence[Term] = (),
+    *,
+    encoder: "Callable[[], Any] | None" = None,
+    vector: "Sequence[float] | np.ndarray | None" = None,
+    k: int = 10,
+    offset: int = 0,
+    where: str | None = None,
+    min_score: float | None = None,
+    mode: str | None = None,
+    sort: str = "score",
+    cutoff: bool = True,
+    shown: dict | None = None,
+) -> SearchOutcome:
+    """Search `library` and describe the query and its results as one JSON-ready document.
+
+    `encoder` is called only when a text or image term needs encoding ("more like this", keyword
+    search and a vector need no model). `shown` adds caller fields to the document's `query`."""
+    import numpy as np
+
+    if k < 1:
+        raise QueryError("k must be at least 1")
+    if offset < 0:
+        raise QueryError("offset must be 0 or more")
+    if vector is not None and terms:
+        raise QueryError("give either query terms or a vector, not both")
+    if vector is None and not terms:
+        raise QueryError("give a query: text, an image, an image id or a vector")
+    library.table  # a missing table is one clear error before any model loads
+    started = time.perf_counter()
+    query_vector = _unit_vector(np, vector) if vector is not None else None
+    request = SearchRequest(terms=[QueryTerm(t.kind, t.value, t.weight) for t in terms], mode=mode, k=k,
+                            offset=offset, where=where, min_score=min_score, cutoff=cutoff, sort=sort,
+                            exclude_ids=[t.value for t in terms if t.kind == "id"], vector=query_vector)
+    model = None
+    if mode != "keyword" and any(t.kind != "id" for t in terms):
+        model = encoder() if encoder is not None else None
+        if model is None:
+            raise QueryError("text and image terms need a model")
+        library.check_model(model.model_id, model.dim)
+    encoding = time.perf_counter()
+    try:
+        page = search(library, model, request)
+    except LibraryError as error:
+        raise QueryError(str(error)) from None
+    took_ms = (time.perf_counter() - started) * 1000
+    document = search_document(page, terms, k=k, where=where, offset=offset, sort=sort, took_ms=took_ms, shown=shown)
+    if vector is not None:
+        document["query"]["vector"] = True
+    return SearchOutcome(document, max(0.0, (time.perf_counter() - encoding) * 1000 - page.took_ms) / 1000)
+
+
+def _unit_vector(np, vector) -> "np.ndarray":
+    values = np.asarray(vector, dtype=np.float32).reshape(-1)
+    norm = float(np.linalg.norm(values)) if values.size else 0.0
+    if not np.isfinite(norm) or norm < 1e-6:
+        raise QueryError("the query vector must be finite and non-zero")
+    return values / norm

@@ -26,6 +26,10 @@ class SqlError(LibraryError):
     """A query that does not parse, is not a single SELECT, or fails: one line, fit to show as is."""
 
 
+class SqlTimeoutError(SqlError):
+    """A query stopped because it ran longer than its time limit."""
+
+
 def check_read_only(sql: str, connection=None) -> str:
     """The single SELECT statement in `sql`, or SqlError saying why it is refused."""
     import duckdb
@@ -66,6 +70,8 @@ def run_sql(
     rows (DEFAULT_MAX_ROWS when None) and `max_bytes` of Arrow data come back; a query still running
     after `timeout_s` seconds, or interrupted with Ctrl+C, is stopped with `interrupt()`.
     """
+    import threading
+
     import duckdb
 
     limit = DEFAULT_MAX_ROWS if limit is None else limit
@@ -118,7 +124,7 @@ def _fetch_with_deadline(library, con, statement: str, limit: int, timeout_s: fl
         while not done.wait(0.05):
             if deadline is not None and time.monotonic() > deadline:
                 _stop(con, done)
-                raise SqlError(f"query stopped: still running after the {timeout_s:g} s time limit "
+                raise SqlTimeoutError(f"query stopped: still running after the {timeout_s:g} s time limit "
                                "(raise it with --timeout)")
     except KeyboardInterrupt:
         _stop(con, done)

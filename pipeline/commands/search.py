@@ -19,6 +19,7 @@ import time
 
 from pipeline.commands.common import UsageError, make_encoder, open_library, print_json
 from pipeline.commands.photo_filters import add_photo_arguments, photo_where
+from pipeline.searching import resolve_id
 from pipeline.formats import IMAGE_EXTENSIONS
 from store import LibraryError, TableNotFoundError
 from store.hybrid import MODES
@@ -117,17 +118,6 @@ def collect_terms(args: argparse.Namespace, library) -> list[tuple[str, str, flo
     return terms
 
 
-def resolve_id(library, prefix: str) -> str:
-    if not re.fullmatch(r"[0-9a-fA-F]{6,64}", prefix):
-        raise UsageError(f"--like takes an image id (hex, at least 6 characters), got {prefix!r}")
-    found = library.query(where=f"starts_with(id, '{prefix.lower()}')", select=["id"], limit=2)["id"].to_pylist()
-    if not found:
-        raise UsageError(f"no image with id {prefix} in the library")
-    if len(found) > 1:
-        raise UsageError(f"id prefix {prefix} is ambiguous: give more characters")
-    return found[0]
-
-
 def page_offset(offset: int | None, page: int | None, k: int) -> int:
     if offset is not None and page is not None:
         raise UsageError("give --offset or --page, not both")
@@ -191,13 +181,13 @@ def run_search(args: argparse.Namespace) -> int:
     page = run_requests(args, library, [request], needs_model)[0]
     hits = page.results
     took_ms = (time.perf_counter() - started) * 1000
-    if args.json:
-        described = [{"kind": kind, "value": value, "weight": weight} for kind, value, weight in terms]
-        print_json({"query": {"text": args.text[0] if len(args.text) == 1 else args.text or None,
-                              "image": args.image[0] if len(args.image) == 1 else args.image or None,
-                              "terms": described, "k": args.k, "where": where, "mode": page.mode,
-                              "offset": offset, "sort": args.sort},
-                    **page.to_dict(), "took_ms": round(took_ms, 2)})
+    if args.json:  # the same document as the HTTP API's (pipeline/searching.py search_document)
+        from pipeline.searching import Term, search_document
+
+        shown = {"text": args.text[0] if len(args.text) == 1 else args.text or None,
+                 "image": args.image[0] if len(args.image) == 1 else args.image or None}
+        print_json(search_document(page, [Term(kind, value, weight) for kind, value, weight in terms], k=args.k,
+                                   where=where, offset=offset, sort=args.sort, took_ms=took_ms, shown=shown))
         return 0
     if not hits:
         print("no results")
