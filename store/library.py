@@ -19,6 +19,7 @@ from store.errors import (
 )
 from store.filters import check_filter_text, sql_string
 from store.schema import METADATA_COLUMNS, image_schema, rows_to_table, schema_model
+from store.vector_cache import DEFAULT_BUDGET_MB, VectorCache
 
 DEFAULT_DB = "./data/lancedb"
 DEFAULT_TABLE = "images"
@@ -107,6 +108,7 @@ class ImageLibrary:
         storage_options: Mapping[str, str] | None = None,
         read_consistency_interval: timedelta | None = timedelta(seconds=1),
         read_only: bool = False,
+        vector_cache_mb: float = DEFAULT_BUDGET_MB,
     ):
         import lancedb  # deferred: importing lancedb costs ~1 s
 
@@ -128,6 +130,9 @@ class ImageLibrary:
         self._table = None
         self._lock = threading.Lock()
         self.read_only = read_only  # shared deployments: every write is refused here, not only hidden
+        # Vectors of the current version in memory, for exact search as one product (0: off).
+        self.vector_cache = VectorCache(int(vector_cache_mb * 2**20), _columns(False, False))
+        self.last_search_path: str | None = None
 
     def __repr__(self) -> str:
         return f"ImageLibrary(db={self.db_uri!r}, table={self.table_name!r})"
@@ -292,33 +297,27 @@ class ImageLibrary:
         with_vector: bool = False,
         exclude_ids: Sequence[str] = (),
     ) -> list[dict]:
-        """Nearest images by cosine similarity (`score`, higher is closer), filtered before search."""
-        if k < 1:
-            raise LibraryError("k must be at least 1")
-        query = np.asarray(vector, dtype=np.float32).reshape(-1)
-        dim = self.table.schema.field("vector").type.list_size
-        if query.size != dim:
-            raise LibraryError(f"query vector has {query.size} values, table expects {dim}")
-        clauses = [f"({where})"] if where else []
-        if where:
-            self.validate_filter(where)
-        if exclude_ids:
-            clauses.append("NOT " + id_filter(exclude_ids))
-        predicate = " AND ".join(clauses) if clauses else None
-        plan = self.search_plan()
-        hits = self._vector_query(query, k, predicate, with_thumbnail, with_vector, plan)
-        if plan is not None and predicate and hits.num_rows < k and self.table.count_rows(predicate) > hits.num_rows:
-            # A selective filter can leave fewer than k matches in the probed partitions: the
-            # matching rows are few, so an exact scan of just them is cheap and returns k.
-            hits = self._vector_query(query, k, predicate, with_thumbnail, with_vector, None)
-        scores = pc.subtract(1.0, hits["_distance"]).to_pylist()
-        results = []
-        for row, score in zip(hits.drop_columns(["_distance"]).to_pylist(), scores):
-            if min_score is not None and score < min_score:
-                continue
-            row["score"] = float(score)
-            results.append(row)
-        return results
+        """Nearest images by cosine similarity (`score`, higher is closer), filtered before search.
+        The path (vector cache, LanceDB index or exact scan) is chosen per call: store/search_paths.py."""
+        query = np.asarray(vector, dtype=np.float32).reshape(1, -1)
+        return self.search_many(query, k, where, min_score, with_thumbnail, with_vector, exclude_ids)[0]
+
+    def search_many(
+        self,
+        vectors: np.ndarray | Sequence[np.ndarray],
+        k: int = 10,
+        where: str | None = None,
+        min_score: float | None = None,
+        with_thumbnail: bool = False,
+        with_vector: bool = False,
+        exclude_ids: Sequence[str] = (),
+    ) -> list[list[dict]]:
+        """`search` for a batch of query vectors at once (one matrix product on the cache path):
+        one list of result dicts per query, in order, each as `search` returns it."""
+        from store.search_paths import search_many
+
+        return search_many(self, self.vector_cache, vectors, k, where, min_score, with_thumbnail,
+                           with_vector, exclude_ids)
 
     def search_plan(self):
         """The vector index's search settings (probes, refine factor), or None on exact search.
@@ -429,7 +428,15 @@ class ImageLibrary:
             "versions": len(table.list_versions()),
             "disk_bytes": self._disk_bytes(),
             "indices": [_index_name(i) for i in table.list_indices()],
+            **self._search_stats(),
         }
+
+    def _search_stats(self) -> dict:
+        from store.search_paths import predicted_path
+
+        cache = self.vector_cache.state()
+        return {"search_path": predicted_path(self, self.vector_cache), "last_search_path": self.last_search_path,
+                "vector_cache": cache, "vector_cache_bytes": cache["bytes"]}
 
     def _disk_bytes(self) -> int:
         path = os.path.join(self.db_uri, f"{self.table_name}.lance")
