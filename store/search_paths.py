@@ -230,3 +230,11 @@ def _rows(snapshot, picked, scores, positions, k, excluded, min_score, with_thum
         record["score"] = score
         out.append(record)
     return out
+
+
+def cached_snapshot(library: "ImageLibrary") -> "Snapshot | None":
+    """The vector cache's snapshot of the current version (loading it), or None when it does not fit."""
+    state = table_state(library)
+    if not library.vector_cache.fits(state.rows, state.dim):
+        return None
+    return library.vector_cache.snapshot(library.table, state.version)
