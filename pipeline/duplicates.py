@@ -83,7 +83,8 @@ def _exact_pairs(vectors: np.ndarray, threshold: float, block: int) -> Iterator[
     for start in range(0, n, block):
         # Each pair once: this block against itself and the rows after it, (block, n - start) scores.
         scores = vectors[start:start + block] @ vectors[start:].T
-        rows, cols = np.nonzero(scores >= threshold)
+        flat = np.flatnonzero(scores >= threshold)  # 1-D: several times faster than a 2-D nonzero
+        rows, cols = np.divmod(flat, scores.shape[1])
         keep = cols > rows  # no self-pairs, no pair twice within the block
         for r, c in zip(rows[keep], cols[keep]):
             yield start + int(r), start + int(c), float(scores[r, c])
