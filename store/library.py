@@ -129,6 +129,8 @@ class ImageLibrary:
             raise
         self._table = None
         self._lock = threading.Lock()
+        self._table_uses = 0
+        self.read_consistency_interval = read_consistency_interval
         self.read_only = read_only  # shared deployments: every write is refused here, not only hidden
         # Vectors of the current version in memory, for exact search as one product (0: off).
         self.vector_cache = VectorCache(int(vector_cache_mb * 2**20), _columns(False, False))
@@ -162,6 +164,7 @@ class ImageLibrary:
 
     @property
     def table(self):
+        self._table_uses += 1  # any use may be a write: the next search asks LanceDB for the version
         return self._open()
 
     def ensure(self, model_id: str, dim: int) -> None:

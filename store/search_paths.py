@@ -13,7 +13,8 @@ by id.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
@@ -48,6 +49,8 @@ class TableState:
     version: int
     rows: int
     dim: int
+    table_uses: int  # ImageLibrary._table_uses when the version was read
+    fresh_until: float  # monotonic time until which the version may be reused
 
 
 @dataclass(frozen=True)
@@ -59,13 +62,24 @@ class Route:
 
 
 def table_state(library: "ImageLibrary") -> TableState:
-    """Version (LanceDB applies the read-consistency interval here), rows and dim, cached per version."""
-    table = library.table
-    version = int(table.version)
+    """Version, rows and dim of the table. Asking LanceDB for the version costs ~0.1-1 ms (a hop to its
+    event-loop thread, slow on a busy machine), more than a product over 10,000 rows, so back-to-back
+    searches reuse it for the library's read-consistency interval, the staleness LanceDB itself
+    allows for other writers' commits. Any other use of `library.table` (every write in this process
+    goes through it) makes the next search ask again, so a handle always sees its own writes."""
     state = getattr(library, "_search_state", None)
+    now = time.monotonic()
+    if state is not None and state.table_uses == library._table_uses and now < state.fresh_until:
+        return state
+    table = library._open()
+    version = int(table.version)
+    interval = library.read_consistency_interval
+    fresh_until = now + interval.total_seconds() if interval else now
     if state is None or state.version != version:
-        state = TableState(version, int(table.count_rows()), table.schema.field("vector").type.list_size)
-        library._search_state = state
+        state = TableState(version, int(table.count_rows()), table.schema.field("vector").type.list_size, 0, 0.0)
+        _plan(library, version)
+    state = replace(state, table_uses=library._table_uses, fresh_until=fresh_until)
+    library._search_state = state
     return state
 
 
@@ -89,7 +103,7 @@ def route(library: "ImageLibrary", cache: "VectorCache", state: TableState, quer
         return Route(lancedb, f"{state.rows} rows exceed the vector cache budget")
     if plan is not None and not where and not product_beats_index(state.rows, state.dim, queries):
         return Route(PATH_IVF, f"{state.rows} rows: the index is faster for {queries} query(ies)")
-    snapshot = cache.snapshot(library.table, state.version)
+    snapshot = cache.snapshot(library._open, state.version)
     if snapshot is None:
         return Route(lancedb, "the table grew past the vector cache budget")
     positions = snapshot.select(where) if where else None
@@ -198,9 +212,13 @@ def _top(scores: np.ndarray, want: int, snapshot: "Snapshot", positions: np.ndar
         candidates = np.flatnonzero(scores >= edge)
     else:
         candidates = np.arange(len(scores))
-    where = candidates if positions is None else positions[candidates]
-    ids = np.asarray(snapshot.meta["id"].take(where).to_pylist(), dtype=str)
-    order = np.lexsort((ids, -scores[candidates]))
+    picked = scores[candidates]
+    order = np.argsort(-picked, kind="stable")
+    ranked = picked[order]
+    if len(ranked) > 1 and np.any(ranked[1:] == ranked[:-1]):  # equal scores: order those by id
+        where = candidates if positions is None else positions[candidates]
+        ids = np.asarray(snapshot.meta["id"].take(where).to_pylist(), dtype=str)
+        order = np.lexsort((ids, -picked))
     return candidates[order]
 
 
@@ -237,4 +255,4 @@ def cached_snapshot(library: "ImageLibrary") -> "Snapshot | None":
     state = table_state(library)
     if not library.vector_cache.fits(state.rows, state.dim):
         return None
-    return library.vector_cache.snapshot(library.table, state.version)
+    return library.vector_cache.snapshot(library._open, state.version)

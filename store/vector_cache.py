@@ -148,8 +148,9 @@ class VectorCache:
     def current(self) -> Snapshot | None:
         return self._snapshot
 
-    def snapshot(self, table, version: int) -> Snapshot | None:
-        """The snapshot of `version`, building it if needed; None when it would not fit the budget."""
+    def snapshot(self, open_table, version: int) -> Snapshot | None:
+        """The snapshot of `version`, building it (from `open_table()`'s table) if needed; None when
+        it would not fit the budget."""
         snap = self._snapshot
         if snap is not None and snap.version == version:
             return snap
@@ -159,7 +160,7 @@ class VectorCache:
             snap = self._snapshot
             if snap is not None and snap.version == version:
                 return snap
-            dataset = table.to_lance()
+            dataset = open_table().to_lance()
             if dataset.version != version:  # a commit landed between the two reads: use the newer one
                 version = dataset.version
             return self._build(dataset, version, snap)

@@ -182,3 +182,24 @@ def test_with_an_index_large_tables_go_to_the_index_unless_a_batch_or_filter_is_
     assert lib.last_search_path == "cache"
     lib.search_many(vectors(64, seed=1), k=5)  # one product for 64 queries beats 64 IVF queries
     assert lib.last_search_path == "cache"
+
+
+def test_own_writes_are_seen_at_once_even_with_a_long_consistency_interval(db):
+    lib = cached(db, read_consistency_interval=timedelta(hours=1))
+    target = vectors(1, seed=77)[0]
+    lib.search(target, k=1)
+    versions_read = []
+    real_open = lib._open
+
+    def counting_open(*args, **kwargs):
+        versions_read.append(1)
+        return real_open(*args, **kwargs)
+    lib._open = counting_open
+    for _ in range(3):  # back to back: the version is not asked for again
+        lib.search(target, k=1)
+    assert versions_read == []
+    lib._open = real_open
+    lib.add(rows(1, start=7777, vecs=target[None, :]))
+    assert lib.search(target, k=1)[0]["id"] == f"{7777:064x}"
+    lib.delete(ids=[f"{7777:064x}"])
+    assert lib.search(target, k=1)[0]["id"] != f"{7777:064x}"
