@@ -146,7 +146,7 @@ def search_many(library: "ImageLibrary", cache: "VectorCache", vectors, k: int, 
     library.last_search_path = chosen.path
     if chosen.path == PATH_CACHE:
         return product_search(chosen.snapshot, queries, k, chosen.positions, min_score, with_thumbnail,
-                              with_vector, exclude_ids)
+                              with_vector, exclude_ids, where)
     return [lancedb_search(library, q, k, where, min_score, with_thumbnail, with_vector, exclude_ids)
             for q in queries]
 
@@ -183,13 +183,13 @@ def lancedb_search(library: "ImageLibrary", query: np.ndarray, k: int, where: st
 
 def product_search(snapshot: "Snapshot", queries: np.ndarray, k: int, positions: np.ndarray | None,
                    min_score: float | None, with_thumbnail: bool, with_vector: bool,
-                   exclude_ids: Sequence[str]) -> list[list[dict]]:
+                   exclude_ids: Sequence[str], where: str | None = None) -> list[list[dict]]:
     """Exact top-k by cosine for each query: one product per block of queries over the (selected) rows."""
     norms = np.linalg.norm(queries, axis=1, keepdims=True)
     queries = queries / np.maximum(norms, 1e-12)  # LanceDB's cosine normalises the query too
     vectors, rows = snapshot.vectors, positions
     if positions is not None and len(positions) <= DENSE_SELECTION * snapshot.rows:
-        vectors, rows = vectors[positions], None  # gather the few selected rows once per batch
+        vectors, rows = snapshot.subset(where, positions), None  # the few selected rows, gathered once
     excluded = set(exclude_ids)
     want = k + len(excluded)  # the excluded rows can take at most that many places
     block = max(1, SCORE_BLOCK_BYTES // max(4 * len(vectors), 1))

@@ -45,6 +45,9 @@ def run_stats(args: argparse.Namespace) -> int:
     formats = ", ".join(f"{name} {count}" for name, count in stats["formats"].items())
     print(f"formats    {formats or '-'}")
     print(f"indexes    {', '.join(stats['indices']) or 'none (exact search)'}")
+    cache = stats["vector_cache"]
+    print(f"search     {stats['search_path']} (vector cache {cache['state']}, "
+          f"{human_bytes(cache['bytes'])} of {human_bytes(cache['budget_bytes'])})")
     return 0
 
 
