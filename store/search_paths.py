@@ -185,7 +185,7 @@ def product_search(snapshot: "Snapshot", queries: np.ndarray, k: int, positions:
                    min_score: float | None, with_thumbnail: bool, with_vector: bool,
                    exclude_ids: Sequence[str], where: str | None = None) -> list[list[dict]]:
     """Exact top-k by cosine for each query: one product per block of queries over the (selected) rows."""
-    norms = np.linalg.norm(queries, axis=1, keepdims=True)
+    norms = np.sqrt(np.einsum("ij,ij->i", queries, queries))[:, None]
     queries = queries / np.maximum(norms, 1e-12)  # LanceDB's cosine normalises the query too
     vectors, rows = snapshot.vectors, positions
     if positions is not None and len(positions) <= DENSE_SELECTION * snapshot.rows:
@@ -195,9 +195,10 @@ def product_search(snapshot: "Snapshot", queries: np.ndarray, k: int, positions:
     block = max(1, SCORE_BLOCK_BYTES // max(4 * len(vectors), 1))
     results = []
     for start in range(0, len(queries), block):
-        scores = vectors @ queries[start:start + block].T  # (rows, queries): the only large array
-        for column in range(scores.shape[1]):
-            s = scores[:, column]
+        batch = queries[start:start + block]
+        # (queries, rows), each query's scores contiguous; one query is a matrix-vector product.
+        scores = (vectors @ batch[0])[None, :] if len(batch) == 1 else batch @ vectors.T
+        for s in scores:
             if rows is not None:
                 s = s[rows]
             picked = _top(s, want, snapshot, positions)
