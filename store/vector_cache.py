@@ -180,6 +180,8 @@ class VectorCache:
             dataset = open_table().to_lance()
             if dataset.version != version:  # a commit landed between the two reads: use the newer one
                 version = dataset.version
+                if snap is not None and snap.version == version:
+                    return snap
             return self._build(dataset, version, snap)
 
     def _build(self, dataset, version: int, previous: Snapshot | None) -> Snapshot | None:
