@@ -199,13 +199,15 @@ def measure_product(n, data, queries, truth, args, workdir, results):
         return np.array([int(h["id"], 16) for h in hits])
 
     for label, where, wanted in (("", None, truth), (" 10% filter", TEN_PERCENT, filtered_truth)):
-        t = time.perf_counter()
-        library.search(queries["image"][0], k=K, where=where)  # the first search loads the cache
-        first_ms = (time.perf_counter() - t) * 1000
+        timings = []
+        for _ in range(2):  # the first search goes to LanceDB; the second loads the cache if it will be used
+            t = time.perf_counter()
+            library.search(queries["image"][0], k=K, where=where)
+            timings.append(round((time.perf_counter() - t) * 1000, 1))
         path = library.last_search_path
         cache = library.vector_cache.state()
         measure(f"product search{label} ({path})", lambda q: numbers(library.search(q, k=K, where=where)),
-                queries, wanted, results, {"path": path, "first_search_ms": round(first_ms, 1),
+                queries, wanted, results, {"path": path, "first_two_searches_ms": timings,
                                            "cache_bytes": cache["bytes"], "cache_state": cache["state"]})
         row = {"method": f"product search_many{label}, {len(queries['image'])} queries per call"}
         library.search_many(queries["image"], k=K, where=where)  # a batch may load the cache: not timed

@@ -103,6 +103,12 @@ def route(library: "ImageLibrary", cache: "VectorCache", state: TableState, quer
         return Route(lancedb, f"{state.rows} rows exceed the vector cache budget")
     if plan is not None and not where and not product_beats_index(state.rows, state.dim, queries):
         return Route(PATH_IVF, f"{state.rows} rows: the index is faster for {queries} query(ies)")
+    if queries == 1 and cache.current() is None and not cache.wanted:
+        # Loading costs ~100x one LanceDB query: a one-off search (the CLI's) should not pay it, so
+        # the first single search goes to LanceDB and the next one loads the cache. Batches load now.
+        cache.wanted = True
+        return Route(lancedb, "the first search: the vector cache loads on the next one")
+    cache.wanted = True
     snapshot = cache.snapshot(library._open, state.version)
     if snapshot is None:
         return Route(lancedb, "the table grew past the vector cache budget")

@@ -130,6 +130,7 @@ class VectorCache:
         self._over_budget: tuple[int, int] | None = None  # (version, bytes needed) last refused
         self._meta_bytes_per_row = _GUESS_META_BYTES
         self._lock = threading.Lock()
+        self.wanted = False  # a search asked for the cache: the next one may load it
         self.loads = 0  # full or incremental builds, for stats and tests
         self.last_reread = 0  # rows read from LanceDB by the last build (the rest were kept)
 

@@ -42,7 +42,10 @@ def db(tmp_path):
 
 
 def cached(db, **kwargs):
-    return ImageLibrary(db, "images", **kwargs)
+    """A library whose cache is wanted: its first single search went to LanceDB (tested below)."""
+    lib = ImageLibrary(db, "images", **kwargs)
+    lib.search(vectors(1, seed=99)[0], k=1)
+    return lib
 
 
 def lancedb_only(db):
@@ -90,6 +93,7 @@ def test_ties_are_broken_by_id_the_same_way_every_time(tmp_path):
     same = np.repeat(vectors(1, seed=1), 30, axis=0)
     lib.add(rows(30, start=100, vecs=same[::-1]))  # written in reverse id order, over two commits
     lib.add(rows(30, start=0, vecs=same))
+    lib.search(same[0], k=7)  # the first search goes to LanceDB; the next loads the cache
     first = lib.search(same[0], k=7)
     assert lib.last_search_path == "cache"
     assert [r["id"] for r in first] == sorted(r["id"] for r in first) == [f"{i:064x}" for i in range(7)]
@@ -152,9 +156,21 @@ def test_over_the_budget_search_goes_to_lancedb_as_before(db):
     assert lancedb_only(db).stats()["vector_cache"]["state"] == "off"
 
 
+def test_a_one_off_search_goes_to_lancedb_and_the_next_loads_the_cache(db, caplog):
+    lib = ImageLibrary(db, "images")
+    assert lib.stats()["vector_cache"]["state"] == "not loaded"
+    with caplog.at_level(logging.DEBUG, logger="store.search_paths"):
+        first = lib.search(vectors(1)[0], k=3, where="format = 'PNG'")
+        assert lib.last_search_path == "lancedb-exact" and "the vector cache loads on the next one" in caplog.text
+        same_results(lib.search(vectors(1)[0], k=3, where="format = 'PNG'"), first)
+    assert "path cache (80 of 400 rows)" in caplog.text
+    batch = ImageLibrary(db, "images")
+    batch.search_many(vectors(2), k=3)  # a batch loads the cache at once
+    assert batch.last_search_path == "cache"
+
+
 def test_stats_and_debug_logs_name_the_path(db, caplog):
     lib = cached(db)
-    assert lib.stats()["vector_cache"]["state"] == "not loaded"
     with caplog.at_level(logging.DEBUG, logger="store.search_paths"):
         lib.search(vectors(1)[0], k=3, where="format = 'PNG'")
     assert "path cache (80 of 400 rows)" in caplog.text
