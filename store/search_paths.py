@@ -5,7 +5,8 @@ The cost model (2 cores, AVX-512, benchmarks/search_bench.py): a product streams
 once per batch (~0.2 ns per float) and spends ~0.04 ns per float per query on arithmetic; an IVF query
 costs ~4 ms whatever the size. So one query over fewer than ~30,000 512-d rows, a batch over a few
 hundred thousand, or a filter that leaves few rows is faster from the cache; LanceDB's exact scan
-(~25x slower than the product) is only for tables over the budget without an index. Every result of
+(~25x slower than the product) is for tables over the budget without an index, and for a
+library's first single search, before the cache is worth loading. Every result of
 the cache path equals LanceDB's exact search: same ids, same scores (float32 cosine), ties broken
 by id.
 """
