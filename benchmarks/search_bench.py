@@ -1,6 +1,6 @@
 """Search at scale: latency and recall@10 of LanceDB (exact and indexed), numpy and FAISS, side by side.
 
-    python benchmarks/search_bench.py                                  # 10k, 100k, 1M; ~20 min on 2 cores
+    python benchmarks/search_bench.py                                  # 1k, 10k, 100k, 1M; ~25 min on 2 cores
     python benchmarks/search_bench.py --sizes 10000,100000 --queries 200
     python benchmarks/search_bench.py --sizes 100000 --index-types IVF_PQ,IVF_RQ,IVF_HNSW_SQ --sweep
 
@@ -14,6 +14,11 @@ embeddings). Two query kinds:
 Ground truth: exact top-10 by numpy (chunked matmul). Latency is per single query, one at a time,
 as an interactive search issues them. LanceDB indexes are the ones store/indexes.py plans for the
 size (with its probes and refine factor); --sweep also tries other probe/refine settings.
+Rows named "product ..." are what the product does: `ImageLibrary.search` (and `search_many`) on a real
+image table of the same vectors, optimized as `index` leaves it, with the vector cache at its default
+budget, returning full result rows; "product ... 10% filter" adds `format = 'F0'` (a tenth of the rows,
+Bitmap index), scored against the exact top-10 of those rows. Each product row names the path taken
+and the memory the cache holds.
 Needs faiss-cpu (benchmarks/requirements.txt). Prints a table per size, then one JSON line.
 """
 
@@ -29,6 +34,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np
 
@@ -38,7 +44,7 @@ LOCAL_DIM = 16
 
 def _parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--sizes", default="10000,100000,1000000", help="comma list of row counts")
+    p.add_argument("--sizes", default="1000,10000,100000,1000000", help="comma list of row counts")
     p.add_argument("--dim", type=int, default=512)
     p.add_argument("--queries", type=int, default=200, help="queries per kind for fast methods (default 200)")
     p.add_argument("--slow-queries", type=int, default=20,
@@ -49,6 +55,9 @@ def _parse_args(argv=None):
     p.add_argument("--float16", action="store_true", help="also measure a float16 copy of the vectors")
     p.add_argument("--no-faiss", action="store_true")
     p.add_argument("--no-baselines", action="store_true", help="only the LanceDB indexes (tuning runs)")
+    p.add_argument("--no-product", action="store_true", help="skip the ImageLibrary.search rows")
+    p.add_argument("--cache-mb", type=float, default=None, help="vector cache budget for the product rows "
+                   "(default: ImageLibrary's default)")
     p.add_argument("--workdir", help="where to write tables (default: a temp dir, removed after)")
     p.add_argument("--seed", type=int, default=0)
     return p.parse_args(argv)
@@ -174,6 +183,47 @@ def measure(name, fn, kinds, truth, results, extra=None):
     return row
 
 
+def measure_product(n, data, queries, truth, args, workdir, results):
+    """ImageLibrary.search as the product runs it: full rows back, path chosen by the library."""
+    from synthetic_library import TEN_PERCENT, write_library
+
+    db_dir = os.path.join(workdir, f"product{n}")
+    t = time.perf_counter()
+    options = {} if args.cache_mb is None else {"vector_cache_mb": args.cache_mb}
+    library = write_library(db_dir, data, **options)
+    print(f"  wrote + optimized the product table in {time.perf_counter() - t:.1f} s", flush=True)
+    selected = np.flatnonzero(np.arange(n) % 10 == 0)  # the rows `format = 'F0'` selects
+    filtered_truth = {kind: selected[exact_topk(data[selected], q)[0]] for kind, q in queries.items()}
+
+    def numbers(hits):
+        return np.array([int(h["id"], 16) for h in hits])
+
+    for label, where, wanted in (("", None, truth), (" 10% filter", TEN_PERCENT, filtered_truth)):
+        timings = []
+        for _ in range(2):  # the first search goes to LanceDB; the second loads the cache if it will be used
+            t = time.perf_counter()
+            library.search(queries["image"][0], k=K, where=where)
+            timings.append(round((time.perf_counter() - t) * 1000, 1))
+        path = library.last_search_path
+        cache = library.vector_cache.state()
+        measure(f"product search{label} ({path})", lambda q: numbers(library.search(q, k=K, where=where)),
+                queries, wanted, results, {"path": path, "first_two_searches_ms": timings,
+                                           "cache_bytes": cache["bytes"], "cache_state": cache["state"]})
+        row = {"method": f"product search_many{label}, {len(queries['image'])} queries per call"}
+        library.search_many(queries["image"], k=K, where=where)  # a batch may load the cache: not timed
+        for kind, q in queries.items():
+            t = time.perf_counter()
+            found = [numbers(hits) for hits in library.search_many(q, k=K, where=where)]
+            per_query = (time.perf_counter() - t) * 1000 / len(q)
+            row.update({f"{kind}_recall": round(recall(found, wanted[kind]), 4),
+                        f"{kind}_p50_ms": round(per_query, 3), f"{kind}_p95_ms": round(per_query, 3)})
+        row.update({"path": library.last_search_path, "cache_bytes": library.vector_cache.state()["bytes"]})
+        results.append(row)
+        print(f"  {row['method']:<40} per query: image {row['image_p50_ms']:.3f} ms r@10 {row['image_recall']:.3f}"
+              f"  text {row['text_p50_ms']:.3f} ms r@10 {row['text_recall']:.3f}  ({row['path']})", flush=True)
+    shutil.rmtree(db_dir, ignore_errors=True)
+
+
 def run_size(n, args, workdir):
     from store.indexes import plan_vector_index
 
@@ -217,6 +267,9 @@ def run_size(n, args, workdir):
             measure(f"faiss IVFFlat nlist={nlist} nprobe={nprobe}", lambda q: ivf.search(q[None], K)[1][0],
                     queries, truth, results, {"build_s": round(build, 1), "bytes_per_vector": args.dim * 4 + 8})
         del ivf, quantizer
+
+    if not args.no_product:
+        measure_product(n, data, queries, truth, args, workdir, results)
 
     db_dir = os.path.join(workdir, f"db{n}")
     t = time.perf_counter()
@@ -281,14 +334,18 @@ def markdown(report) -> str:
     for size in report:
         lines += ["", f"**{size['rows']:,} rows x {size['dim']}** (mean top-1 cosine: image "
                   f"{size['top1_cosine']['image']:.2f}, text {size['top1_cosine']['text']:.2f})", "",
-                  "| method | image p50 / p95 ms | image r@10 | text p50 / p95 ms | text r@10 | build s | bytes/vector |",
-                  "|---|---|---|---|---|---|---|"]
+                  "| method | image p50 / p95 ms | image r@10 | text p50 / p95 ms | text r@10 | build s | bytes/vector | cache MB |",
+                  "|---|---|---|---|---|---|---|---|"]
         for r in size["results"]:
             size_b = r.get("index_bytes_per_vector", r.get("bytes_per_vector", ""))
             lines.append(f"| {r['method']} | {r['image_p50_ms']:.2f} / {r['image_p95_ms']:.2f} | {r['image_recall']:.3f} "
                          f"| {r['text_p50_ms']:.2f} / {r['text_p95_ms']:.2f} | {r['text_recall']:.3f} "
-                         f"| {r.get('build_s', '')} | {size_b} |")
+                         f"| {r.get('build_s', '')} | {size_b} | {_mb(r.get('cache_bytes'))} |")
     return "\n".join(lines)
+
+
+def _mb(value):
+    return "" if value is None else f"{value / 2**20:.1f}"
 
 
 if __name__ == "__main__":

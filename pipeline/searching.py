@@ -122,9 +122,9 @@ def query_vectors(library, encoder, requests: Sequence[SearchRequest], modes: Se
 
 def semantic_candidates(library, vectors: Sequence["np.ndarray"], depth: int, where: str | None,
                         exclude_ids: Sequence[str] = ()) -> list[list[dict]]:
-    """The vector side of several queries sharing depth and filter, as one call: the place to use a
-    batched `ImageLibrary.search_many(vectors, k, where)` once the library has one."""
-    return [library.search(v, k=depth, where=where, exclude_ids=exclude_ids) for v in vectors]
+    """The vector side of several queries sharing depth and filter, as one call (one matrix product
+    on the vector cache's path)."""
+    return library.search_many(list(vectors), k=depth, where=where, exclude_ids=exclude_ids)
 
 
 def search_many(library: "ImageLibrary", encoder, requests: Sequence[SearchRequest]) -> list[SearchPage]:

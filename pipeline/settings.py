@@ -5,7 +5,7 @@ passes the result down; library code reads no environment of its own. `store/` i
 values (a path, credentials, read_only) by `Settings.open_library`.
 
     IMAGESEARCH_DB, _TABLE, _MODEL, _DEVICE, _READ_ONLY, _MEDIA, _MAX_FILE_MB, _MAX_PIXELS,
-    _HTTP_TIMEOUT, _NO_LOCATION, _SD_MODEL, _SD_DTYPE, _SD_SCHEDULER, _SD_ATTENTION_SLICING, _SD_CPU_OFFLOAD,
+    _HTTP_TIMEOUT, _NO_LOCATION, _VECTOR_CACHE_MB, _SD_MODEL, _SD_DTYPE, _SD_SCHEDULER, _SD_ATTENTION_SLICING, _SD_CPU_OFFLOAD,
     RAY_ADDRESS, and the usual AWS_* variables for s3:// databases and sources.
 """
 
@@ -102,6 +102,7 @@ class Settings:
     sd_cpu_offload: bool = False
     ray_address: str | None = None
     storage: StorageCredentials = field(default_factory=StorageCredentials)
+    vector_cache_mb: float = 1024  # memory for the in-memory vector cache (0: always search in LanceDB)
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, **explicit: Any) -> "Settings":
@@ -121,6 +122,9 @@ class Settings:
         slicing = env.get("IMAGESEARCH_SD_ATTENTION_SLICING", "").strip()
         if slicing and slicing.lower() != "auto":
             values["sd_attention_slicing"] = _flag("IMAGESEARCH_SD_ATTENTION_SLICING", slicing)
+        cache = env.get("IMAGESEARCH_VECTOR_CACHE_MB", "").strip()
+        if cache:
+            values["vector_cache_mb"] = 0.0 if cache == "0" else _positive("IMAGESEARCH_VECTOR_CACHE_MB", cache)
         values["limits"] = _limits_from_env(env)
         values["storage"] = StorageCredentials.from_env(env)
         known = {f.name for f in fields(cls)}
@@ -138,7 +142,7 @@ class Settings:
         from store import ImageLibrary
 
         return ImageLibrary(self.db, self.table, storage_options=self.storage.lance_options() or None,
-                            read_only=self.read_only, **kwargs)
+                            read_only=self.read_only, vector_cache_mb=self.vector_cache_mb, **kwargs)
 
     def media_dir(self) -> str:
         """Where the library keeps files it stores itself (uploads, generated images)."""

@@ -21,6 +21,7 @@ from store.filters import check_filter_text, sql_string
 from store.health import raise_if_corrupt
 from store.redact import redact_uri
 from store.schema import METADATA_COLUMNS, PHOTO_COLUMNS, image_schema, rows_to_table, schema_model
+from store.vector_cache import DEFAULT_BUDGET_MB, VectorCache
 
 DEFAULT_DB = "./data/lancedb"
 DEFAULT_TABLE = "images"
@@ -94,6 +95,7 @@ class ImageLibrary:
         storage_options: Mapping[str, str] | None = None,
         read_consistency_interval: timedelta | None = timedelta(seconds=1),
         read_only: bool = False,
+        vector_cache_mb: float = DEFAULT_BUDGET_MB,
     ):
         import lancedb  # deferred: importing lancedb costs ~1 s
 
@@ -115,7 +117,13 @@ class ImageLibrary:
             raise
         self._table = None
         self._lock = threading.Lock()
+        self._table_uses = 0
+        self._dim: int | None = None
+        self.read_consistency_interval = read_consistency_interval
         self.read_only = read_only  # shared deployments: every write is refused here, not only hidden
+        # Vectors of the current version in memory, for exact search as one product (0: off).
+        self.vector_cache = VectorCache(int(vector_cache_mb * 2**20), list(METADATA_COLUMNS))
+        self.last_search_path: str | None = None
 
     def __repr__(self) -> str:
         return f"ImageLibrary(db={self.shown_uri!r}, table={self.table_name!r})"
@@ -150,6 +158,7 @@ class ImageLibrary:
 
     @property
     def table(self):
+        self._table_uses += 1  # any use may be a write: the next search asks LanceDB for the version
         return self._open()
 
     def ensure(self, model_id: str, dim: int) -> None:
@@ -321,37 +330,46 @@ class ImageLibrary:
         with_vector: bool = False,
         exclude_ids: Sequence[str] = (),
     ) -> list[dict]:
-        """Nearest images by cosine similarity (`score`, higher is closer), filtered before search."""
-        if not 1 <= k <= MAX_K:
-            raise LibraryError(f"k must be between 1 and {MAX_K:,}")
-        query = np.asarray(vector, dtype=np.float32).reshape(-1)
-        dim = self.table.schema.field("vector").type.list_size
-        if query.size != dim:
-            raise LibraryError(f"query vector has {query.size} values, table expects {dim}")
-        if not np.all(np.isfinite(query)):
-            raise LibraryError("the query vector contains NaN or infinity: nothing is near it")
-        if not np.any(query):
-            raise LibraryError("the query vector is all zeros: it has no direction to compare by cosine")
-        clauses = [f"({where})"] if where else []
+        """Nearest images by cosine similarity (`score`, higher is closer), filtered before search.
+        The path (vector cache, LanceDB index or exact scan) is chosen per call: store/search_paths.py."""
+        query = np.asarray(vector, dtype=np.float32).reshape(1, -1)
+        return self.search_many(query, k, where, min_score, with_thumbnail, with_vector, exclude_ids)[0]
+
+    def search_many(
+        self,
+        vectors: np.ndarray | Sequence[np.ndarray],
+        k: int = 10,
+        where: str | None = None,
+        min_score: float | None = None,
+        with_thumbnail: bool = False,
+        with_vector: bool = False,
+        exclude_ids: Sequence[str] = (),
+    ) -> list[list[dict]]:
+        """`search` for a batch of query vectors at once (one matrix product on the cache path):
+        one list of result dicts per query, in order, each as `search` returns it."""
+        from store.search_paths import search_many
+
+        queries = self._checked_queries(vectors, k)
         if where:
             self.validate_filter(where)
-        if exclude_ids:
-            clauses.append("NOT " + id_filter(exclude_ids))
-        predicate = " AND ".join(clauses) if clauses else None
-        plan = self.search_plan()
-        hits = self._guarded(lambda: self._vector_query(query, k, predicate, with_thumbnail, with_vector, plan))
-        if plan is not None and predicate and hits.num_rows < k and self.table.count_rows(predicate) > hits.num_rows:
-            # A selective filter can leave fewer than k matches in the probed partitions: the
-            # matching rows are few, so an exact scan of just them is cheap and returns k.
-            hits = self._vector_query(query, k, predicate, with_thumbnail, with_vector, None)
-        scores = pc.subtract(1.0, hits["_distance"]).to_pylist()
-        results = []
-        for row, score in zip(hits.drop_columns(["_distance"]).to_pylist(), scores):
-            if min_score is not None and score < min_score:
-                continue
-            row["score"] = float(score)
-            results.append(row)
-        return results
+        return self._guarded(lambda: search_many(self, self.vector_cache, queries, k, where, min_score,
+                                                 with_thumbnail, with_vector, exclude_ids))
+
+    def _checked_queries(self, vectors, k: int) -> np.ndarray:
+        if not 1 <= k <= MAX_K:
+            raise LibraryError(f"k must be between 1 and {MAX_K:,}")
+        if self._dim is None:  # fixed for the table's life (its model is), so read once
+            self._dim = self._open().schema.field("vector").type.list_size
+        dim = self._dim
+        queries = np.asarray(vectors, dtype=np.float32)
+        queries = queries.reshape(-1, queries.shape[-1]) if queries.ndim else queries.reshape(1, -1)
+        if queries.shape[-1] != dim:
+            raise LibraryError(f"query vector has {queries.shape[-1]} values, table expects {dim}")
+        if not np.all(np.isfinite(queries)):
+            raise LibraryError("the query vector contains NaN or infinity: nothing is near it")
+        if not np.all(np.any(queries, axis=1)):
+            raise LibraryError("the query vector is all zeros: it has no direction to compare by cosine")
+        return queries
 
     def search_plan(self):
         """The vector index's search settings (probes, refine factor), or None on exact search.
@@ -467,7 +485,15 @@ class ImageLibrary:
             "disk_bytes": self._disk_bytes(),
             "indices": [_index_name(i) for i in table.list_indices()],
             **photo_summary(self),  # with_taken_at, with_location, top_cameras
+            **self._search_stats(),
         }
+
+    def _search_stats(self) -> dict:
+        from store.search_paths import predicted_path
+
+        cache = self.vector_cache.state()
+        return {"search_path": predicted_path(self, self.vector_cache), "last_search_path": self.last_search_path,
+                "vector_cache": cache, "vector_cache_bytes": cache["bytes"]}
 
     def _disk_bytes(self) -> int:
         path = os.path.join(self.db_uri, f"{self.table_name}.lance")

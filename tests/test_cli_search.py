@@ -144,3 +144,17 @@ def test_index_optimizes_the_table_once_it_crosses_the_threshold(tmp_path, tiny_
     assert "optimized 6 rows" in capsys.readouterr().err
     names = {getattr(i, "name", str(i)) for i in ImageLibrary(str(tmp_path / "db")).table.list_indices()}
     assert any("id" in n for n in names)
+
+
+def test_verbose_search_names_its_path_and_stats_show_the_vector_cache(photos, capsys, caplog):
+    import logging
+
+    with caplog.at_level(logging.DEBUG, logger="store.search_paths"):
+        code, _, _ = run(capsys, "search", "--text", "beach", "--where", "format = 'JPEG'", "-v")
+    # one search per process: LanceDB answers it, loading the cache would cost more than it saves
+    assert code == 0 and "path lancedb-exact (the first search" in caplog.text
+    _, out, _ = run(capsys, "stats")
+    assert "search     cache (vector cache not loaded" in out
+    _, out, _ = run(capsys, "stats", "--json")
+    doc = json.loads(out)
+    assert doc["search_path"] == "cache" and doc["vector_cache"]["budget_bytes"] == 1024 * 2**20

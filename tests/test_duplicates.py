@@ -1,5 +1,7 @@
 """Near-duplicate groups: planted near-copies are found, by exact blocks and through the ANN index."""
 
+import logging
+
 import numpy as np
 import pytest
 
@@ -79,8 +81,22 @@ def test_indexed_method_agrees_with_exact(library):
     optimize(library, index_threshold=256)
     assert library.search_plan() is not None
     exact = {frozenset(g.ids) for g in find_duplicate_groups(library, method="exact", with_rows=False)}
-    indexed = {frozenset(g.ids) for g in find_duplicate_groups(library, with_rows=False, block=256)}
+    indexed = {frozenset(g.ids) for g in find_duplicate_groups(library, method="index", with_rows=False, block=256)}
     assert indexed == exact == {frozenset(m) for m in planted.values()}
+
+
+def test_auto_uses_the_vector_cache_on_an_indexed_table_and_the_index_without_it(library, caplog):
+    rows, planted = make_rows(n=1000)
+    library.add(rows)
+    optimize(library, index_threshold=256)
+    uncached = ImageLibrary(library.db_uri, vector_cache_mb=0)
+    with caplog.at_level(logging.DEBUG, logger="pipeline.duplicates"):
+        cached_groups = {frozenset(g.ids) for g in find_duplicate_groups(library, with_rows=False)}
+        assert "method exact" in caplog.text
+        caplog.clear()
+        index_groups = {frozenset(g.ids) for g in find_duplicate_groups(uncached, with_rows=False)}
+        assert "method index" in caplog.text
+    assert cached_groups == index_groups == {frozenset(m) for m in planted.values()}
 
 
 def test_blocks_smaller_than_the_table_give_the_same_groups(library):

@@ -37,7 +37,9 @@ def rows(n, start=0, seed=0):
 
 @pytest.fixture
 def library(tmp_path):
-    lib = ImageLibrary(str(tmp_path / "db"), "images")
+    # The vector cache off: these searches are about LanceDB's indexes (tests/test_vector_cache.py
+    # covers the cache, and its choice between the two).
+    lib = ImageLibrary(str(tmp_path / "db"), "images", vector_cache_mb=0)
     lib.ensure(MODEL, DIM)
     return lib
 
@@ -110,7 +112,7 @@ def test_filtered_search_with_an_index_returns_k_matches(indexed, where, monkeyp
     matching = indexed.count(where)
     assert matching >= k
     hits = indexed.search(query, k=k, where=where)
-    assert len(hits) == k
+    assert len(hits) == k and indexed.last_search_path == "lancedb-ivf"
     assert {h["id"] for h in hits} <= set(exact_ids(indexed, query, matching, where))
 
 

@@ -50,6 +50,9 @@ def run_stats(args: argparse.Namespace) -> int:
     cameras = ", ".join(f"{c['camera']} {c['count']}" for c in stats["top_cameras"])
     print(f"photos     {stats['with_taken_at']} with a date taken, {stats['with_location']} with a location")
     print(f"cameras    {cameras or '-'}")
+    cache = stats["vector_cache"]
+    print(f"search     {stats['search_path']} (vector cache {cache['state']}, "
+          f"{human_bytes(cache['bytes'])} of {human_bytes(cache['budget_bytes'])})")
     return 0
 
 

@@ -1,0 +1,266 @@
+"""How a search runs: one matrix product over the vector cache, LanceDB's IVF index, or LanceDB's exact
+scan, chosen per batch of queries from the table's size, the memory budget and the filter's selectivity.
+
+The cost model (2 cores, AVX-512, benchmarks/search_bench.py): a product streams every scanned vector
+once per batch (~0.2 ns per float) and spends ~0.04 ns per float per query on arithmetic; an IVF query
+costs ~4 ms whatever the size. So one query over fewer than ~30,000 512-d rows, a batch over a few
+hundred thousand, or a filter that leaves few rows is faster from the cache; LanceDB's exact scan
+(~25x slower than the product) is for tables over the budget without an index, and for a
+library's first single search, before the cache is worth loading. Every result of
+the cache path equals LanceDB's exact search: same ids, same scores (float32 cosine), ties broken
+by id.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Sequence
+
+import numpy as np
+
+from store.errors import LibraryError
+from store.filters import check_filter_text
+
+if TYPE_CHECKING:
+    from store.library import ImageLibrary
+    from store.vector_cache import Snapshot, VectorCache
+
+log = logging.getLogger(__name__)
+
+PATH_CACHE, PATH_IVF, PATH_EXACT = "cache", "lancedb-ivf", "lancedb-exact"
+STREAM_SECONDS_PER_FLOAT = 2e-10
+MULTIPLY_SECONDS_PER_FLOAT = 4e-11  # per query in the batch
+IVF_SECONDS_PER_QUERY = 4e-3
+SCORE_BLOCK_BYTES = 64 << 20  # queries x rows scores held at once
+DENSE_SELECTION = 0.5  # above this share of rows, score them all and pick, rather than gather
+
+
+def product_seconds(rows: int, dim: int, queries: int) -> float:
+    return rows * dim * (STREAM_SECONDS_PER_FLOAT + queries * MULTIPLY_SECONDS_PER_FLOAT)
+
+
+def product_beats_index(rows: int, dim: int, queries: int) -> bool:
+    return product_seconds(rows, dim, queries) <= queries * IVF_SECONDS_PER_QUERY
+
+
+@dataclass(frozen=True)
+class TableState:
+    version: int
+    rows: int
+    dim: int
+    table_uses: int  # ImageLibrary._table_uses when the version was read
+    fresh_until: float  # monotonic time until which the version may be reused
+
+
+@dataclass(frozen=True)
+class Route:
+    path: str
+    reason: str
+    snapshot: "Snapshot | None" = None
+    positions: np.ndarray | None = None  # the filter's rows in the snapshot; None: every row
+
+
+def table_state(library: "ImageLibrary") -> TableState:
+    """Version, rows and dim of the table. Asking LanceDB for the version costs ~0.1-1 ms (a hop to its
+    event-loop thread, slow on a busy machine), more than a product over 10,000 rows, so back-to-back
+    searches reuse it for the library's read-consistency interval, the staleness LanceDB itself
+    allows for other writers' commits. Any other use of `library.table` (every write in this process
+    goes through it) makes the next search ask again, so a handle always sees its own writes."""
+    state = getattr(library, "_search_state", None)
+    now = time.monotonic()
+    if state is not None and state.table_uses == library._table_uses and now < state.fresh_until:
+        return state
+    table = library._open()
+    version = int(table.version)
+    interval = library.read_consistency_interval
+    fresh_until = now + interval.total_seconds() if interval else now
+    if state is None or state.version != version:
+        state = TableState(version, int(table.count_rows()), table.schema.field("vector").type.list_size, 0, 0.0)
+        _plan(library, version)
+    state = replace(state, table_uses=library._table_uses, fresh_until=fresh_until)
+    library._search_state = state
+    return state
+
+
+def _plan(library: "ImageLibrary", version: int):
+    cached = getattr(library, "_plan_cache", None)  # shared with ImageLibrary.search_plan
+    if cached is None or cached[0] != version:
+        from store.indexes import search_plan
+
+        cached = (version, search_plan(library))
+        library._plan_cache = cached
+    return cached[1]
+
+
+def route(library: "ImageLibrary", cache: "VectorCache", state: TableState, queries: int,
+          where: str | None) -> Route:
+    plan = _plan(library, state.version)
+    lancedb = PATH_IVF if plan is not None else PATH_EXACT
+    if not cache.enabled:
+        return Route(lancedb, "vector cache off")
+    if not cache.fits(state.rows, state.dim):
+        return Route(lancedb, f"{state.rows} rows exceed the vector cache budget")
+    if plan is not None and not where and not product_beats_index(state.rows, state.dim, queries):
+        return Route(PATH_IVF, f"{state.rows} rows: the index is faster for {queries} query(ies)")
+    if queries == 1 and cache.current() is None and not cache.wanted:
+        # Loading costs ~100x one LanceDB query: a one-off search (the CLI's) should not pay it, so
+        # the first single search goes to LanceDB and the next one loads the cache. Batches load now.
+        cache.wanted = True
+        return Route(lancedb, "the first search: the vector cache loads on the next one")
+    cache.wanted = True
+    snapshot = cache.snapshot(library._open, state.version)
+    if snapshot is None:
+        return Route(lancedb, "the table grew past the vector cache budget")
+    positions = snapshot.select(where) if where else None
+    scanned = snapshot.rows if positions is None else len(positions)
+    if plan is not None and not product_beats_index(scanned, state.dim, queries):
+        return Route(PATH_IVF, f"{scanned} rows to scan: the index is faster for {queries} query(ies)")
+    reason = f"{scanned} of {snapshot.rows} rows" if where else f"{snapshot.rows} rows"
+    return Route(PATH_CACHE, reason, snapshot, positions)
+
+
+def predicted_path(library: "ImageLibrary", cache: "VectorCache") -> str:
+    """The path an unfiltered single query would take now (for stats), without loading anything."""
+    state = table_state(library)
+    plan = _plan(library, state.version)
+    if cache.fits(state.rows, state.dim) and (plan is None or product_beats_index(state.rows, state.dim, 1)):
+        return PATH_CACHE
+    return PATH_IVF if plan is not None else PATH_EXACT
+
+
+def search_many(library: "ImageLibrary", cache: "VectorCache", vectors, k: int, where: str | None,
+                min_score: float | None, with_thumbnail: bool, with_vector: bool,
+                exclude_ids: Sequence[str]) -> list[list[dict]]:
+    if k < 1:
+        raise LibraryError("k must be at least 1")
+    queries = np.asarray(vectors, dtype=np.float32)
+    if queries.ndim == 1:
+        queries = queries.reshape(1, -1)
+    if queries.ndim != 2:
+        raise LibraryError(f"query vectors must be one vector or a list of vectors, got shape {queries.shape}")
+    state = table_state(library)
+    if queries.shape[1] != state.dim:
+        raise LibraryError(f"query vector has {queries.shape[1]} values, table expects {state.dim}")
+    if not len(queries):
+        return []
+    if where:
+        check_filter_text(where)
+    chosen = route(library, cache, state, len(queries), where)
+    log.debug("search: %d query(ies), k=%d, path %s (%s)%s", len(queries), k, chosen.path, chosen.reason,
+              f", where {where!r}" if where else "")
+    library.last_search_path = chosen.path
+    if chosen.path == PATH_CACHE:
+        return product_search(chosen.snapshot, queries, k, chosen.positions, min_score, with_thumbnail,
+                              with_vector, exclude_ids, where)
+    return [lancedb_search(library, q, k, where, min_score, with_thumbnail, with_vector, exclude_ids)
+            for q in queries]
+
+
+def lancedb_search(library: "ImageLibrary", query: np.ndarray, k: int, where: str | None,
+                   min_score: float | None, with_thumbnail: bool, with_vector: bool,
+                   exclude_ids: Sequence[str]) -> list[dict]:
+    """Search in LanceDB, through the index when there is one, filtered before the search."""
+    import pyarrow.compute as pc
+
+    from store.library import id_filter
+
+    clauses = [f"({where})"] if where else []
+    if where:
+        library.validate_filter(where)
+    if exclude_ids:
+        clauses.append("NOT " + id_filter(exclude_ids))
+    predicate = " AND ".join(clauses) if clauses else None
+    plan = library.search_plan()
+    hits = library._vector_query(query, k, predicate, with_thumbnail, with_vector, plan)
+    if plan is not None and predicate and hits.num_rows < k and library.table.count_rows(predicate) > hits.num_rows:
+        # A selective filter can leave fewer than k matches in the probed partitions: the
+        # matching rows are few, so an exact scan of just them is cheap and returns k.
+        hits = library._vector_query(query, k, predicate, with_thumbnail, with_vector, None)
+    scores = pc.subtract(1.0, hits["_distance"]).to_pylist()
+    results = []
+    for row, score in zip(hits.drop_columns(["_distance"]).to_pylist(), scores):
+        if min_score is not None and score < min_score:
+            continue
+        row["score"] = float(score)
+        results.append(row)
+    return results
+
+
+def product_search(snapshot: "Snapshot", queries: np.ndarray, k: int, positions: np.ndarray | None,
+                   min_score: float | None, with_thumbnail: bool, with_vector: bool,
+                   exclude_ids: Sequence[str], where: str | None = None) -> list[list[dict]]:
+    """Exact top-k by cosine for each query: one product per block of queries over the (selected) rows."""
+    norms = np.sqrt(np.einsum("ij,ij->i", queries, queries))[:, None]
+    queries = queries / np.maximum(norms, 1e-12)  # LanceDB's cosine normalises the query too
+    vectors, rows = snapshot.vectors, positions
+    if positions is not None and len(positions) <= DENSE_SELECTION * snapshot.rows:
+        vectors, rows = snapshot.subset(where, positions), None  # the few selected rows, gathered once
+    excluded = set(exclude_ids)
+    want = k + len(excluded)  # the excluded rows can take at most that many places
+    block = max(1, SCORE_BLOCK_BYTES // max(4 * len(vectors), 1))
+    results = []
+    for start in range(0, len(queries), block):
+        batch = queries[start:start + block]
+        # (queries, rows), each query's scores contiguous; one query is a matrix-vector product.
+        scores = (vectors @ batch[0])[None, :] if len(batch) == 1 else batch @ vectors.T
+        for s in scores:
+            if rows is not None:
+                s = s[rows]
+            picked = _top(s, want, snapshot, positions)
+            results.append(_rows(snapshot, picked, s, positions, k, excluded, min_score, with_thumbnail, with_vector))
+    return results
+
+
+def _top(scores: np.ndarray, want: int, snapshot: "Snapshot", positions: np.ndarray | None) -> np.ndarray:
+    """Indices into `scores` of the `want` best, ties at the edge included, best first, ties by id."""
+    if len(scores) > want:
+        edge = np.partition(scores, len(scores) - want)[len(scores) - want]
+        candidates = np.flatnonzero(scores >= edge)
+    else:
+        candidates = np.arange(len(scores))
+    picked = scores[candidates]
+    order = np.argsort(-picked, kind="stable")
+    ranked = picked[order]
+    if len(ranked) > 1 and np.any(ranked[1:] == ranked[:-1]):  # equal scores: order those by id
+        where = candidates if positions is None else positions[candidates]
+        ids = np.asarray(snapshot.meta["id"].take(where).to_pylist(), dtype=str)
+        order = np.lexsort((ids, -picked))
+    return candidates[order]
+
+
+def _rows(snapshot, picked, scores, positions, k, excluded, min_score, with_thumbnail, with_vector) -> list[dict]:
+    where = picked if positions is None else positions[picked]
+    records = snapshot.meta.take(where).to_pylist()
+    kept = []
+    for record, index, position in zip(records, picked, where):
+        if record["id"] in excluded:
+            continue
+        score = float(scores[index])
+        if min_score is not None and score < min_score:
+            break  # best first: the rest score lower still
+        kept.append((record, score, position))
+        if len(kept) == k:
+            break
+    extra = {}
+    chosen = np.asarray([p for _, _, p in kept], dtype=np.int64)
+    if with_thumbnail:
+        extra["thumbnail"] = snapshot.take_column(chosen, "thumbnail")
+    if with_vector:
+        extra["vector"] = snapshot.take_column(chosen, "vector")
+    out = []
+    for i, (record, score, _) in enumerate(kept):
+        for name, values in extra.items():
+            record[name] = values[i]
+        record["score"] = score
+        out.append(record)
+    return out
+
+
+def cached_snapshot(library: "ImageLibrary") -> "Snapshot | None":
+    """The vector cache's snapshot of the current version (loading it), or None when it does not fit."""
+    state = table_state(library)
+    if not library.vector_cache.fits(state.rows, state.dim):
+        return None
+    return library.vector_cache.snapshot(library._open, state.version)

@@ -1,0 +1,244 @@
+"""A hot copy of the table's current version in memory: the vectors (float32, L2-normalised) and the
+metadata columns of every live row, so exact search is one matrix product per batch of queries.
+
+LanceDB stays the only source of truth. A snapshot is keyed by the table version it was read at and
+holds nothing else; when the version moves (this process or another writer committed) the next
+search builds a new snapshot, re-reading only the fragments that changed: Lance fragments are
+immutable apart from their deletion file, so an append reads just the new fragment and a delete
+re-reads just the fragments it touched. Filters are answered by LanceDB at the snapshot's own
+version (a scan of row ids that uses the scalar indexes), so a selection always names rows of the
+snapshot. Over the memory budget there is no snapshot and search goes to LanceDB as before.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+
+from store.errors import InvalidFilterError, one_line
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BUDGET_MB = 1024
+SELECTIONS_KEPT = 32  # filters remembered per snapshot: a user refining one search repeats its filter
+_GUESS_META_BYTES = 256  # per row, before the first load measures it
+
+
+def _fragment_key(fragment) -> tuple:
+    """What identifies a fragment's live rows: its data files and its deletion file."""
+    meta = fragment.metadata
+    files = tuple(f.path for f in meta.files)
+    deletion = meta.deletion_file
+    deletion_key = None if deletion is None else (deletion.id, deletion.read_version, deletion.num_deleted_rows)
+    return fragment.fragment_id, files, meta.physical_rows, deletion_key
+
+
+@dataclass
+class Snapshot:
+    """The live rows of one table version. Immutable once built, so searches can share it."""
+
+    version: int
+    dataset: object  # lance dataset checked out at `version`: selections and thumbnails come from it
+    vectors: np.ndarray  # (rows, dim) float32, L2-normalised, C order
+    meta: pa.Table  # the metadata columns, row i <-> vectors[i] <-> dataset offset i
+    row_ids: np.ndarray  # Lance _rowid per row
+    spans: dict  # fragment key -> (start, stop) in the arrays, for the next incremental load
+    _sorted_ids: np.ndarray = field(default=None, repr=False)
+    _order: np.ndarray | None = field(default=None, repr=False)
+    _selections: OrderedDict = field(default_factory=OrderedDict, repr=False)
+    _subsets: dict = field(default_factory=dict, repr=False)  # where -> gathered vectors
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def __post_init__(self):
+        if len(self.row_ids) and np.any(self.row_ids[1:] < self.row_ids[:-1]):
+            self._order = np.argsort(self.row_ids, kind="stable")
+            self._sorted_ids = self.row_ids[self._order]
+        else:
+            self._sorted_ids = self.row_ids
+
+    @property
+    def rows(self) -> int:
+        return len(self.vectors)
+
+    @property
+    def dim(self) -> int:
+        return self.vectors.shape[1]
+
+    @property
+    def nbytes(self) -> int:
+        subsets = sum(b.nbytes for b in list(self._subsets.values()))
+        return int(self.vectors.nbytes + self.meta.nbytes + self.row_ids.nbytes + subsets)
+
+    def select(self, where: str) -> np.ndarray:
+        """Positions (sorted) of the rows `where` selects, asked of LanceDB at this version."""
+        with self._lock:
+            found = self._selections.get(where)
+            if found is not None:
+                self._selections.move_to_end(where)
+                return found
+        try:
+            ids = self.dataset.to_table(columns=[], filter=where, with_row_id=True)["_rowid"]
+        except (ValueError, RuntimeError, OSError) as error:
+            raise InvalidFilterError(f"invalid filter {where!r}: {one_line(error)}") from None
+        wanted = ids.to_numpy().astype(self.row_ids.dtype, copy=False)
+        at = np.searchsorted(self._sorted_ids, wanted)
+        at = np.clip(at, 0, max(len(self._sorted_ids) - 1, 0))
+        if len(wanted) and (not len(self._sorted_ids) or np.any(self._sorted_ids[at] != wanted)):
+            raise RuntimeError("a filter named rows outside the cached version")  # a bug, not bad input
+        positions = np.sort(at if self._order is None else self._order[at])
+        with self._lock:
+            self._selections[where] = positions
+            while len(self._selections) > SELECTIONS_KEPT:
+                dropped, _ = self._selections.popitem(last=False)
+                self._subsets.pop(dropped, None)
+        return positions
+
+    def subset(self, where: str, positions: np.ndarray) -> np.ndarray:
+        """The selected rows' vectors as one contiguous block, kept beside the selection while the
+        kept blocks stay under a quarter of the vectors' size: a repeated filter skips the gather."""
+        with self._lock:
+            kept = self._subsets.get(where)
+            if kept is not None:
+                return kept
+        block = self.vectors[positions]
+        with self._lock:
+            if where in self._selections and sum(b.nbytes for b in self._subsets.values()) + block.nbytes \
+                    <= self.vectors.nbytes // 4:
+                self._subsets[where] = block
+        return block
+
+    def take_column(self, positions: np.ndarray, column: str) -> list:
+        """A column the snapshot does not hold (thumbnail, the stored vector) for a few rows."""
+        if not len(positions):
+            return []
+        return self.dataset.take(np.asarray(positions, dtype=np.int64), columns=[column])[column].to_pylist()
+
+
+class VectorCache:
+    """Builds and keeps the snapshot of the newest version seen, within `budget_bytes` (0: off)."""
+
+    def __init__(self, budget_bytes: int, columns: list[str]):
+        self.budget_bytes = max(0, int(budget_bytes))
+        self.columns = list(columns)
+        self._snapshot: Snapshot | None = None
+        self._over_budget: tuple[int, int] | None = None  # (version, bytes needed) last refused
+        self._meta_bytes_per_row = _GUESS_META_BYTES
+        self._lock = threading.Lock()
+        self.wanted = False  # a search asked for the cache: the next one may load it
+        self.loads = 0  # full or incremental builds, for stats and tests
+        self.last_reread = 0  # rows read from LanceDB by the last build (the rest were kept)
+
+    @property
+    def enabled(self) -> bool:
+        return self.budget_bytes > 0
+
+    def fits(self, rows: int, dim: int) -> bool:
+        return self.enabled and self.estimate(rows, dim) <= self.budget_bytes
+
+    def estimate(self, rows: int, dim: int) -> int:
+        return rows * (dim * 4 + 8 + self._meta_bytes_per_row)
+
+    def state(self) -> dict:
+        snap = self._snapshot
+        if not self.enabled:
+            status = "off"
+        elif snap is not None:
+            status = "loaded"
+        elif self._over_budget is not None:
+            status = "over budget"
+        else:
+            status = "not loaded"
+        return {
+            "state": status, "budget_bytes": self.budget_bytes,
+            "bytes": snap.nbytes if snap is not None else 0,
+            "rows": snap.rows if snap is not None else 0,
+            "version": snap.version if snap is not None else None,
+            "needed_bytes": self._over_budget[1] if self._over_budget and snap is None else None,
+            "loads": self.loads, "last_reread_rows": self.last_reread,
+        }
+
+    def current(self) -> Snapshot | None:
+        return self._snapshot
+
+    def snapshot(self, open_table, version: int) -> Snapshot | None:
+        """The snapshot of `version`, building it (from `open_table()`'s table) if needed; None when
+        it would not fit the budget."""
+        snap = self._snapshot
+        if snap is not None and snap.version == version:
+            return snap
+        if not self.enabled or (self._over_budget is not None and self._over_budget[0] == version):
+            return None
+        with self._lock:
+            snap = self._snapshot
+            if snap is not None and snap.version == version:
+                return snap
+            dataset = open_table().to_lance()
+            if dataset.version != version:  # a commit landed between the two reads: use the newer one
+                version = dataset.version
+                if snap is not None and snap.version == version:
+                    return snap
+            return self._build(dataset, version, snap)
+
+    def _build(self, dataset, version: int, previous: Snapshot | None) -> Snapshot | None:
+        started = time.perf_counter()
+        dim = dataset.schema.field("vector").type.list_size
+        rows = dataset.count_rows()
+        if not self.fits(rows, dim):
+            return self._refuse(version, self.estimate(rows, dim))
+        columns = [c for c in self.columns if c in dataset.schema.names]
+        old_spans = previous.spans if previous is not None else {}
+        pieces, spans, start, reread = [], {}, 0, 0
+        for fragment in dataset.get_fragments():
+            key = _fragment_key(fragment)
+            if key in old_spans:
+                a, b = old_spans[key]
+                piece = (previous.vectors[a:b], previous.meta.slice(a, b - a), previous.row_ids[a:b])
+            else:
+                data = fragment.to_table(columns=columns + ["vector"], with_row_id=True)
+                flat = data["vector"].combine_chunks().flatten().to_numpy(zero_copy_only=False)
+                piece = (_normalised(flat.reshape(data.num_rows, dim)), data.select(columns),
+                         data["_rowid"].to_numpy().astype(np.uint64))
+                reread += data.num_rows
+            spans[key] = (start, start + len(piece[0]))
+            start += len(piece[0])
+            pieces.append(piece)
+        if pieces:
+            vectors = np.ascontiguousarray(np.concatenate([p[0] for p in pieces]))
+            meta = pa.concat_tables([p[1] for p in pieces]).combine_chunks()
+            row_ids = np.concatenate([p[2] for p in pieces])
+        else:
+            vectors = np.zeros((0, dim), np.float32)
+            meta = dataset.schema.empty_table().select(columns)
+            row_ids = np.zeros(0, np.uint64)
+        snap = Snapshot(version, dataset, vectors, meta, row_ids, spans)
+        if snap.rows:
+            self._meta_bytes_per_row = max(1, meta.nbytes // snap.rows)
+        if snap.nbytes > self.budget_bytes:
+            return self._refuse(version, snap.nbytes)
+        self._snapshot, self._over_budget = snap, None
+        self.loads += 1
+        self.last_reread = reread
+        log.debug("vector cache: version %d, %d rows (%d re-read), %.1f MB in %.0f ms", version, snap.rows,
+                  reread, snap.nbytes / 2**20, (time.perf_counter() - started) * 1000)
+        return snap
+
+    def _refuse(self, version: int, needed: int) -> None:
+        self._snapshot, self._over_budget = None, (version, needed)
+        log.debug("vector cache: version %d needs %.1f MB, over the %.1f MB budget: searching in LanceDB",
+                  version, needed / 2**20, self.budget_bytes / 2**20)
+        return None
+
+
+def _normalised(vectors: np.ndarray) -> np.ndarray:
+    """Cosine scores as plain dot products. Rows written as Arrow tables may skip normalisation."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    if len(norms) and np.all(np.abs(norms - 1.0) < 1e-6):
+        return vectors
+    return vectors / np.maximum(norms, 1e-12)

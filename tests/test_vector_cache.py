@@ -1,0 +1,221 @@
+"""The vector cache: exact search as one matrix product over the table's current version, equal to
+LanceDB's exact search, fresh after other writers' commits, and bounded by its memory budget."""
+
+import logging
+import subprocess
+import sys
+import textwrap
+from datetime import timedelta
+
+import numpy as np
+import pytest
+
+import store.search_paths as search_paths
+from store import ImageLibrary, InvalidFilterError
+from store.indexes import optimize
+
+DIM = 16
+MODEL = "test/tiny-model"
+FORMATS = ["JPEG", "PNG", "WEBP", "GIF", "HEIF"]
+
+
+def vectors(n, seed=0):
+    v = np.random.default_rng(seed).normal(size=(n, DIM)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def rows(n, start=0, seed=0, vecs=None):
+    vecs = vectors(n, seed) if vecs is None else vecs
+    return [{"id": f"{start + i:064x}", "uri": f"/p/{start + i}.jpg", "file_name": f"{start + i}.jpg",
+             "tags": ["rare"] if (start + i) % 50 == 0 else ["common"], "width": 100 + (start + i) % 7,
+             "height": 80, "format": FORMATS[(start + i) % 5], "file_size": 1000 + start + i,
+             "thumbnail": f"thumb{start + i}".encode(), "vector": vecs[i]} for i in range(n)]
+
+
+@pytest.fixture
+def db(tmp_path):
+    path = str(tmp_path / "db")
+    lib = ImageLibrary(path, "images")
+    lib.ensure(MODEL, DIM)
+    lib.add(rows(400))
+    return path
+
+
+def cached(db, **kwargs):
+    """A library whose cache is wanted: its first single search went to LanceDB (tested below)."""
+    lib = ImageLibrary(db, "images", **kwargs)
+    lib.search(vectors(1, seed=99)[0], k=1)
+    return lib
+
+
+def lancedb_only(db):
+    return ImageLibrary(db, "images", vector_cache_mb=0)
+
+
+def same_results(a, b):
+    assert [r["id"] for r in a] == [r["id"] for r in b]
+    np.testing.assert_allclose([r["score"] for r in a], [r["score"] for r in b], atol=1e-5)
+    for x, y in zip(a, b):
+        assert {k: v for k, v in x.items() if k != "score"} == {k: v for k, v in y.items() if k != "score"}
+
+
+@pytest.mark.parametrize("where", [None, "format = 'PNG'", "array_has(tags, 'rare')", "file_size < 1100 AND width > 102"])
+def test_cache_results_equal_lancedb_exact_search(db, where):
+    fast, exact = cached(db), lancedb_only(db)
+    for q in vectors(8, seed=3) * 3.0:  # unnormalised queries: both normalise them
+        got = fast.search(q, k=12, where=where)
+        assert fast.last_search_path == "cache"
+        same_results(got, exact.search(q, k=12, where=where))
+        assert exact.last_search_path == "lancedb-exact"
+
+
+def test_min_score_exclusions_thumbnails_and_vectors_match_lancedb(db):
+    fast, exact = cached(db), lancedb_only(db)
+    q = vectors(1, seed=5)[0]
+    top = exact.search(q, k=3)
+    options = dict(k=10, min_score=0.2, with_thumbnail=True, with_vector=True, exclude_ids=[top[0]["id"], top[2]["id"]])
+    got = fast.search(q, **options)
+    assert fast.last_search_path == "cache" and got and all(r["score"] >= 0.2 for r in got)
+    assert got[0]["id"] == top[1]["id"] and got[0]["thumbnail"] == exact.get(top[1]["id"])["thumbnail"]
+    same_results(got, exact.search(q, **options))
+
+
+def test_a_selective_filter_still_returns_k_results(db):
+    fast = cached(db)
+    hits = fast.search(vectors(1, seed=9)[0], k=8, where="array_has(tags, 'rare')")
+    assert len(hits) == 8 == fast.count("array_has(tags, 'rare')")
+    assert fast.search(vectors(1, seed=9)[0], k=5, where="file_size < 0") == []
+
+
+def test_ties_are_broken_by_id_the_same_way_every_time(tmp_path):
+    lib = ImageLibrary(str(tmp_path / "db"), "images")
+    lib.ensure(MODEL, DIM)
+    same = np.repeat(vectors(1, seed=1), 30, axis=0)
+    lib.add(rows(30, start=100, vecs=same[::-1]))  # written in reverse id order, over two commits
+    lib.add(rows(30, start=0, vecs=same))
+    lib.search(same[0], k=7)  # the first search goes to LanceDB; the next loads the cache
+    first = lib.search(same[0], k=7)
+    assert lib.last_search_path == "cache"
+    assert [r["id"] for r in first] == sorted(r["id"] for r in first) == [f"{i:064x}" for i in range(7)]
+    optimize(lib)  # compaction rewrites the fragments: same answer
+    assert [r["id"] for r in lib.search(same[0], k=7)] == [r["id"] for r in first]
+
+
+def test_search_many_answers_each_query_like_search(db):
+    fast = cached(db)
+    queries = vectors(5, seed=11)
+    batch = fast.search_many(queries, k=6, where="format != 'GIF'")
+    assert len(batch) == 5
+    for q, got in zip(queries, batch):
+        same_results(got, lancedb_only(db).search(q, k=6, where="format != 'GIF'"))
+    assert fast.search_many(np.zeros((0, DIM), np.float32), k=3) == []
+
+
+def test_a_write_by_another_process_is_visible_to_the_next_search(db):
+    reader = cached(db, read_consistency_interval=timedelta(0))
+    target = vectors(1, seed=42)[0]
+    assert reader.search(target, k=1)[0]["id"] != f"{9999:064x}"
+    assert reader.last_search_path == "cache"
+    script = textwrap.dedent(f"""
+        import numpy as np
+        from store import ImageLibrary
+        from tests.test_vector_cache import rows
+        vector = np.asarray({target.tolist()!r}, dtype=np.float32)
+        ImageLibrary({db!r}, "images").add(rows(1, start=9999, vecs=vector[None, :]))
+        ImageLibrary({db!r}, "images").delete(ids=[f"{{0:064x}}"])
+    """)
+    subprocess.run([sys.executable, "-c", script], check=True, cwd=str(__import__("pathlib").Path(__file__).parents[1]))
+    hit = reader.search(target, k=1)[0]
+    assert hit["id"] == f"{9999:064x}" and hit["score"] == pytest.approx(1.0, abs=1e-5)
+    assert reader.last_search_path == "cache"
+    assert reader.vector_cache.current().rows == 400  # one added, one deleted
+    assert f"{0:064x}" not in {r["id"] for r in reader.search(vectors(1, seed=0)[0], k=400)}
+
+
+def test_a_new_version_rereads_only_the_fragments_that_changed(db):
+    lib = cached(db)
+    lib.search(vectors(1)[0], k=1)
+    assert lib.vector_cache.last_reread == 400
+    lib.add(rows(10, start=1000, seed=2))
+    lib.search(vectors(1)[0], k=1)
+    assert lib.vector_cache.last_reread == 10 and lib.vector_cache.current().rows == 410
+    lib.delete(ids=[f"{1003:064x}"])
+    lib.search(vectors(1)[0], k=1)
+    assert lib.vector_cache.last_reread == 9  # only the fragment with the deletion is read again
+    assert lib.vector_cache.current().rows == 409
+
+
+def test_over_the_budget_search_goes_to_lancedb_as_before(db):
+    small = cached(db, vector_cache_mb=0.1)  # 400 x 16 floats plus metadata do not fit in 100 KB
+    q = vectors(1, seed=4)[0]
+    got = small.search(q, k=5, where="format = 'JPEG'")
+    assert small.last_search_path == "lancedb-exact"
+    same_results(got, lancedb_only(db).search(q, k=5, where="format = 'JPEG'"))
+    stats = small.stats()
+    assert stats["search_path"] == "lancedb-exact" and stats["vector_cache_bytes"] == 0
+    assert lancedb_only(db).stats()["vector_cache"]["state"] == "off"
+
+
+def test_a_one_off_search_goes_to_lancedb_and_the_next_loads_the_cache(db, caplog):
+    lib = ImageLibrary(db, "images")
+    assert lib.stats()["vector_cache"]["state"] == "not loaded"
+    with caplog.at_level(logging.DEBUG, logger="store.search_paths"):
+        first = lib.search(vectors(1)[0], k=3, where="format = 'PNG'")
+        assert lib.last_search_path == "lancedb-exact" and "the vector cache loads on the next one" in caplog.text
+        same_results(lib.search(vectors(1)[0], k=3, where="format = 'PNG'"), first)
+    assert "path cache (80 of 400 rows)" in caplog.text
+    batch = ImageLibrary(db, "images")
+    batch.search_many(vectors(2), k=3)  # a batch loads the cache at once
+    assert batch.last_search_path == "cache"
+
+
+def test_stats_and_debug_logs_name_the_path(db, caplog):
+    lib = cached(db)
+    with caplog.at_level(logging.DEBUG, logger="store.search_paths"):
+        lib.search(vectors(1)[0], k=3, where="format = 'PNG'")
+    assert "path cache (80 of 400 rows)" in caplog.text
+    stats = lib.stats()
+    assert stats["search_path"] == "cache" and stats["last_search_path"] == "cache"
+    assert stats["vector_cache"]["state"] == "loaded" and stats["vector_cache_bytes"] >= 400 * DIM * 4
+
+
+def test_an_invalid_filter_is_a_one_line_error_on_the_cache_path(db):
+    with pytest.raises(InvalidFilterError, match="invalid filter") as error:
+        cached(db).search(vectors(1)[0], k=3, where="no_such_column = 1")
+    assert "\n" not in str(error.value)
+
+
+def test_with_an_index_large_tables_go_to_the_index_unless_a_batch_or_filter_is_cheaper(db, monkeypatch):
+    lib = cached(db)
+    lib.add(rows(800, start=5000, seed=8))
+    optimize(lib, index_threshold=500)
+    assert lib.search_plan() is not None
+    # As if the table were large: a product over 1,200 rows "costs" more than an IVF query.
+    monkeypatch.setattr(search_paths, "IVF_SECONDS_PER_QUERY", 1200 * DIM * 1e-10)
+    lib.search(vectors(1)[0], k=5)
+    assert lib.last_search_path == "lancedb-ivf" and lib.stats()["search_path"] == "lancedb-ivf"
+    lib.search(vectors(1)[0], k=5, where="array_has(tags, 'rare')")  # 24 rows: the product wins
+    assert lib.last_search_path == "cache"
+    lib.search_many(vectors(64, seed=1), k=5)  # one product for 64 queries beats 64 IVF queries
+    assert lib.last_search_path == "cache"
+
+
+def test_own_writes_are_seen_at_once_even_with_a_long_consistency_interval(db):
+    lib = cached(db, read_consistency_interval=timedelta(hours=1))
+    target = vectors(1, seed=77)[0]
+    lib.search(target, k=1)
+    versions_read = []
+    real_open = lib._open
+
+    def counting_open(*args, **kwargs):
+        versions_read.append(1)
+        return real_open(*args, **kwargs)
+    lib._open = counting_open
+    for _ in range(3):  # back to back: the version is not asked for again
+        lib.search(target, k=1)
+    assert versions_read == []
+    lib._open = real_open
+    lib.add(rows(1, start=7777, vecs=target[None, :]))
+    assert lib.search(target, k=1)[0]["id"] == f"{7777:064x}"
+    lib.delete(ids=[f"{7777:064x}"])
+    assert lib.search(target, k=1)[0]["id"] != f"{7777:064x}"
