@@ -68,6 +68,24 @@ def _timestamp(moment: datetime) -> str:
     return f"timestamp '{moment.strftime('%Y-%m-%d %H:%M:%S')}'"
 
 
+# Tags joined with a control character no typed tag contains, so one substring test matches a whole tag.
+_TAG_SEPARATOR = "\x1f"
+
+
+def tags_filter(tags: Sequence[str]) -> str:
+    """Rows carrying any of `tags`, ignoring case ("Holiday" finds "holiday"); strpos, not LIKE, so
+    a % or _ inside a tag is not a wildcard."""
+    joined = f"lower('{_TAG_SEPARATOR}' || array_to_string(tags, '{_TAG_SEPARATOR}') || '{_TAG_SEPARATOR}')"
+    return "(" + " OR ".join(
+        f"strpos({joined}, {sql_string(_TAG_SEPARATOR + t.lower() + _TAG_SEPARATOR)}) > 0" for t in tags) + ")"
+
+
+def folder_filter(folder: str) -> str:
+    """Rows whose uri lies in `folder` or below it."""
+    prefix = folder.rstrip("/") + "/"
+    return f"starts_with(uri, {sql_string(prefix)})"
+
+
 def parse_tags(text: str) -> list[str]:
     """'beach, Sunset,,beach ' -> ['beach', 'Sunset']: trimmed, empty and repeated tags dropped."""
     seen: dict[str, None] = {}
@@ -85,7 +103,8 @@ class FilterSpec:
     indexed_to: date | None = None  # inclusive
     min_bytes: int | None = None
     max_bytes: int | None = None
-    tags: Sequence[str] = ()  # any of these
+    tags: Sequence[str] = ()  # any of these, case-insensitive
+    folders: Sequence[str] = ()  # any of these source folders (and their subfolders)
     sql: str = ""  # free expression, ANDed with the rest
     extra: list[str] = field(default_factory=list)
 
@@ -103,7 +122,9 @@ class FilterSpec:
         if self.max_bytes is not None:
             clauses.append(f"file_size <= {int(self.max_bytes)}")
         if self.tags:
-            clauses.append("array_has_any(tags, [" + ", ".join(sql_string(t) for t in self.tags) + "])")
+            clauses.append(tags_filter(self.tags))
+        if self.folders:
+            clauses.append("(" + " OR ".join(folder_filter(f) for f in self.folders) + ")")
         if self.sql and self.sql.strip():
             check_filter_text(self.sql)  # before wrapping: "(1=1) OR (1=1)" would look balanced
             clauses.append(f"({self.sql.strip()})")

@@ -220,8 +220,18 @@ class ImageLibrary:
             raise LibraryError("delete needs ids or a where filter")
         predicate = " OR ".join(clauses)
         before = self.count()
+        if not self.table.count_rows(predicate):
+            return 0  # nothing matches: no empty version in the history
         _retry_on_conflict(lambda: self.table.delete(predicate))
         return before - self.count()
+
+    def update(self, ids: Iterable[str], description: str | None = None, add_tags: Iterable[str] = (),
+               remove_tags: Iterable[str] = (), tags: Iterable[str] | None = None) -> int:
+        """Edit description/tags of rows after indexing (one new version); returns rows changed."""
+        from store.edits import update_rows
+
+        return update_rows(self, list(ids), description=description, add_tags=add_tags,
+                           remove_tags=remove_tags, tags=tags)
 
     def clear(self) -> int:
         self._check_writable()
