@@ -21,13 +21,21 @@ MAX_FILTER_LENGTH = 4000
 
 
 def check_filter_text(where: str) -> None:
-    """Raise InvalidFilterError (one line) unless `where` is a single, self-contained expression."""
+    """Raise InvalidFilterError (one line, worded like every other bad filter) unless `where` is a
+    single, self-contained expression."""
+    reason = _structure_problem(where)
+    if reason:
+        shown = where if len(where) <= 120 else where[:117] + "..."
+        raise InvalidFilterError(f"invalid filter {shown!r}: {reason}")
+
+
+def _structure_problem(where: str) -> str | None:
     if not where or not where.strip():
-        raise InvalidFilterError("the filter is empty")
+        return "the filter is empty"
     if len(where) > MAX_FILTER_LENGTH:
-        raise InvalidFilterError(f"the filter is longer than {MAX_FILTER_LENGTH} characters")
+        return f"the filter is longer than {MAX_FILTER_LENGTH} characters"
     if "\x00" in where:
-        raise InvalidFilterError("the filter contains a NUL character")
+        return "the filter contains a NUL character"
     depth = 0
     quote: str | None = None
     i = 0
@@ -42,21 +50,21 @@ def check_filter_text(where: str) -> None:
         elif ch in ("'", '"'):
             quote = ch
         elif ch == ";":
-            raise InvalidFilterError("a filter is one expression: ';' is not allowed outside quotes")
+            return "a filter is one expression: ';' is not allowed outside quotes"
         elif where.startswith("--", i) or where.startswith("/*", i):
-            raise InvalidFilterError("comments are not allowed in a filter")
+            return "comments are not allowed in a filter"
         elif ch == "(":
             depth += 1
         elif ch == ")":
             depth -= 1
             if depth < 0:
-                raise InvalidFilterError("unbalanced parentheses in the filter: a ')' closes nothing")
+                return "unbalanced parentheses in the filter: a ')' closes nothing"
         i += 1
     if quote:
-        raise InvalidFilterError(f"unterminated {quote} quote in the filter")
+        return f"unterminated {quote} quote in the filter"
     if depth:
-        raise InvalidFilterError("unbalanced parentheses in the filter: a '(' is never closed")
-
+        return "unbalanced parentheses in the filter: a '(' is never closed"
+    return None
 
 
 def sql_string(value: str) -> str:

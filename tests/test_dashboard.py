@@ -1,5 +1,6 @@
 """The Streamlit dashboard, driven through AppTest over a real temporary library and a tiny model."""
 
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -43,7 +44,8 @@ def start() -> AppTest:
 
 
 def texts(elements) -> str:
-    return "\n".join(str(e.value) for e in elements)
+    """What a reader sees: the elements' text with Markdown escapes (dashboard.text.md) undone."""
+    return re.sub(r"\\(.)", r"\1", "\n".join(str(e.value) for e in elements))
 
 
 def search(at: AppTest, text: str) -> AppTest:
@@ -81,7 +83,7 @@ def test_opening_a_result_shows_its_details_and_more_like_this_searches_by_it(en
     at.button(key=f"search_open_{first}").click().run()
     details = texts(at.caption) + texts(at.markdown)
     assert first in details and "Score **" in details
-    at.button(key="search_detail_like").click().run()
+    at.button(key="viewer_like").click().run()
     assert not at.exception
     assert "more like photo_" in texts(at.markdown)
     assert first not in result_ids(at)  # the example itself is left out
@@ -115,7 +117,7 @@ def test_filters_narrow_the_results_and_a_bad_filter_is_a_clear_message(env):
 
 def test_the_table_view_lists_every_result(env):
     at = search(start(), "photo")
-    at.radio(key="search_view").set_value("Table").run()
+    at.button_group(key="search_view").set_value("List").run()
     assert not at.exception
     assert len(at.dataframe) == 1 and len(at.dataframe[0].value) == PHOTOS
 
@@ -124,9 +126,9 @@ def test_deleting_a_result_asks_first_and_can_be_undone(env):
     at = search(start(), "photo")
     victim = result_ids(at)[0]
     at.button(key=f"search_open_{victim}").click().run()
-    at.button(key="search_detail_delete").click().run()
+    at.button(key="viewer_delete").click().run()
     assert "Delete this image" in texts(at.warning)
-    at.button(key="search_confirm_yes").click().run()
+    at.button(key="viewer_confirm_yes").click().run()
     library = fresh(env)
     assert library.get(victim) is None and victim not in result_ids(at)
     at.button(key="search_undo_button").click().run()
@@ -171,8 +173,10 @@ def test_gallery_delete_selected_then_restore_from_history(env):
     for pick in picks:
         pick.check()
     at.run()
-    at.button(key="library_delete_selected").click().run()
-    at.button(key="library_delete_selected_yes").click().run()
+    assert "**2** selected" in texts(at.markdown) and "**2 selected**" in texts(at.sidebar.markdown)
+    at.button(key="library_bulk_delete").click().run()
+    assert "2 shown" in texts(at.caption)  # thumbnails of what will go, before it goes
+    at.button(key="library_confirm_yes").click().run()
     library = fresh(env)
     assert library.count() == PHOTOS - 2
     assert "Deleted 2 images" in texts(at.success)
@@ -213,7 +217,7 @@ def test_read_only_mode_hides_every_destructive_action(env, monkeypatch):
     assert "Read-only" in texts(at.sidebar.info)
     at.button(key=f"search_open_{result_ids(at)[0]}").click().run()
     keys = {b.key for b in at.button}
-    assert "search_detail_like" in keys and "search_detail_delete" not in keys
+    assert "viewer_like" in keys and "viewer_delete" not in keys
     with pytest.raises(ValueError):
         at.switch_page("app_pages/upload.py").run()  # not in the navigation at all
     at.switch_page("app_pages/library.py").run()
