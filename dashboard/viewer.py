@@ -133,7 +133,7 @@ def _favourite(library, row: dict, where) -> None:
         change = {"remove_tags": [FAVOURITE]} if on else {"add_tags": [FAVOURITE]}
         if widgets.attempt(library.update, [row["id"]], **change) is not None:
             _apply(row, library)
-            st.rerun(scope="fragment")
+            st.rerun()
 
 
 def _edit(library, row: dict) -> None:
@@ -148,7 +148,7 @@ def _edit(library, row: dict) -> None:
             if changed is not None:
                 _apply(row, library)
                 state.viewer_note = "Saved." if changed else "Nothing changed."
-                st.rerun(scope="fragment")
+                st.rerun()
 
 
 def _delete(library, row: dict, on_deleted) -> None:
@@ -165,4 +165,4 @@ def _delete(library, row: dict, on_deleted) -> None:
                 st.rerun()
         if no.button("Cancel", key="viewer_confirm_no"):
             state.pop("viewer_confirm_delete", None)
-            st.rerun(scope="fragment")
+            st.rerun()

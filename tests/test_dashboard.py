@@ -147,7 +147,7 @@ def test_upload_indexes_many_files_with_description_and_tags_and_reports_each(en
     assert not at.exception, at.exception
     assert "**2** indexed" in texts(at.success) and "**1** rejected" in texts(at.success)
     table = at.dataframe[0].value
-    assert list(table["file"]) == ["new.jpg", "escape.jpg", "broken.jpg"]
+    assert list(table["file"]) == ["broken.jpg", "new.jpg", "escape.jpg"]  # the rejection first
     library = fresh(env)
     assert library.count() == PHOTOS + 2
     row = library.query(where="file_name = 'escape.jpg'", select=["uri", "tags", "description"]).to_pylist()[0]
