@@ -108,26 +108,30 @@ class ImageLibrary:
         read_consistency_interval: timedelta | None = timedelta(seconds=1),
         read_only: bool = False,
     ):
-        import lancedb  # deferred: importing lancedb costs ~1 s
-
         self.db_uri = resolve_db(db)
         self.table_name = table
         self.storage_options = dict(storage_options or storage_options_from_env() or {})
-        if "://" not in self.db_uri:
-            os.makedirs(self.db_uri, exist_ok=True)
+        self._consistency = read_consistency_interval
+        # A local folder that does not exist yet is created by the first write, not by opening:
+        # `stats --db /typo` must not leave a /typo folder behind.
+        self._db = self._connect() if "://" in self.db_uri or os.path.isdir(self.db_uri) else None
+        self._table = None
+        self._lock = threading.Lock()
+        self.read_only = read_only  # shared deployments: every write is refused here, not only hidden
+
+    def _connect(self):
+        import lancedb  # deferred: importing lancedb costs ~1 s
+
         # A non-zero interval lets a long-lived handle (the dashboard) see other writers' commits.
         try:
-            self._db = lancedb.connect(
+            return lancedb.connect(
                 self.db_uri,
-                read_consistency_interval=read_consistency_interval,
+                read_consistency_interval=self._consistency,
                 storage_options=self.storage_options or None,
             )
         except (ValueError, OSError, RuntimeError) as error:
             _raise_if_unreachable(self.db_uri, error)
             raise
-        self._table = None
-        self._lock = threading.Lock()
-        self.read_only = read_only  # shared deployments: every write is refused here, not only hidden
 
     def __repr__(self) -> str:
         return f"ImageLibrary(db={self.db_uri!r}, table={self.table_name!r})"
@@ -139,8 +143,12 @@ class ImageLibrary:
 
     def _open(self, missing_ok: bool = False):
         with self._lock:
+            if self._db is None and os.path.isdir(self.db_uri):  # created since (another process)
+                self._db = self._connect()
             if self._table is None:
                 try:
+                    if self._db is None:
+                        raise FileNotFoundError(f"{self.db_uri} does not exist")
                     self._table = self._db.open_table(self.table_name)
                 except (ValueError, FileNotFoundError, OSError, RuntimeError) as error:
                     _raise_if_unreachable(self.db_uri, error)
@@ -165,6 +173,9 @@ class ImageLibrary:
         table = self._open(missing_ok=True)
         if table is None:
             with self._lock:
+                if self._db is None:
+                    os.makedirs(self.db_uri, exist_ok=True)
+                    self._db = self._connect()
                 self._table = self._db.create_table(
                     self.table_name, schema=image_schema(dim, model_id), exist_ok=True
                 )

@@ -1,4 +1,4 @@
 """One module per group of CLI commands; each has `register(subparsers, common_parser)`."""
 
 # Order here is the order in `python -m pipeline --help`.
-COMMAND_MODULES = ["index", "search", "manage", "optimize", "duplicates", "generate", "demo"]
+COMMAND_MODULES = ["index", "search", "manage", "history", "optimize", "duplicates", "generate", "demo"]

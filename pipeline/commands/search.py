@@ -97,9 +97,9 @@ def collect_terms(args: argparse.Namespace, library) -> list[tuple[str, str, flo
     return terms
 
 
-def resolve_id(library, prefix: str) -> str:
+def resolve_id(library, prefix: str, option: str = "--like") -> str:
     if not re.fullmatch(r"[0-9a-fA-F]{6,64}", prefix):
-        raise UsageError(f"--like takes an image id (hex, at least 6 characters), got {prefix!r}")
+        raise UsageError(f"{option} takes an image id (hex, at least 6 characters), got {prefix!r}")
     found = library.query(where=f"starts_with(id, '{prefix.lower()}')", select=["id"], limit=2)["id"].to_pylist()
     if not found:
         raise UsageError(f"no image with id {prefix} in the library")
@@ -117,6 +117,11 @@ def run_search(args: argparse.Namespace) -> int:
     if not library.exists():
         raise TableNotFoundError(f"table '{args.table}' does not exist in {library.db_uri}: index some images first (python -m pipeline index PATH)")
     terms = collect_terms(args, library)
+    encoder = None
+    if any(kind != "id" for kind, _, _ in terms):  # "more like this" alone needs no model
+        encoder = make_encoder(args, library)
+        encoder.model  # noqa: B018 - load before the clock starts: "results in N ms" is the query alone
+        library.check_model(encoder.model_id, encoder.dim)
     started = time.perf_counter()
     query_terms = []
     for kind, value, weight in terms:
@@ -128,10 +133,6 @@ def run_search(args: argparse.Namespace) -> int:
                 raise UsageError(f"cannot use {value} as a query: {decoded.error}")
             value = decoded.image
         query_terms.append(QueryTerm(kind, value, weight))
-    encoder = None
-    if any(kind != "id" for kind, _, _ in terms):  # "more like this" alone needs no model
-        encoder = make_encoder(args, library)
-        library.check_model(encoder.model_id, encoder.dim)
     vector = compose_query(encoder, query_terms, library)
     exclude = [v for kind, v, _ in terms if kind == "id"]
     hits = library.search(vector, k=args.k, where=args.where, min_score=args.min_score, exclude_ids=exclude)
