@@ -38,7 +38,10 @@ def history_tab(library, current_version: int, read_only: bool) -> None:
     if read_only or not choices:
         return
     labels = {v["version"]: f"version {v['version']} · {_what(v)} · {v['rows']} images" for v in versions}
-    target = st.selectbox("Version to restore", choices, format_func=labels.get, key="library_restore_version")
+    # Keyed by the current version: after any write the choice starts again at the version just before
+    # it, instead of keeping a stale pick (the browser would send the old one back).
+    target = st.selectbox("Version to restore", choices, format_func=labels.get,
+                          key=f"library_restore_version_{current_version}")
     change = restore_preview(library, int(target))
     if change["removed"]:
         st.warning(f"Restoring version {target} removes **{change['removed']:,}** image"

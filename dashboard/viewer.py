@@ -62,7 +62,9 @@ def show(library, rows: Sequence[dict], read_only: bool, on_like: Callable[[dict
 
 @st.dialog("Image", width="large", on_dismiss=close)
 def _dialog(library, by_id, read_only, on_like, on_deleted) -> None:
-    viewer = state.viewer
+    viewer = state.get("viewer")
+    if not viewer or not viewer["ids"]:
+        return
     row = by_id[viewer["ids"][viewer["index"]]]
     image_id = row["id"]
     picture, facts = st.columns([3, 2], gap="medium")
@@ -103,7 +105,9 @@ def _dialog(library, by_id, read_only, on_like, on_deleted) -> None:
             _favourite(library, row, actions[1])
             _edit(library, row)
             _delete(library, row, on_deleted)
-    st.button("Close", key="viewer_close", on_click=close, icon=":material/close:")
+    if st.button("Close", key="viewer_close", icon=":material/close:"):
+        close()
+        st.rerun()  # a whole-app rerun: from inside the dialog (a fragment) that is what closes it
 
 
 def _download(row: dict) -> None:

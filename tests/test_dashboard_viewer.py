@@ -128,7 +128,7 @@ def test_history_says_what_each_version_did_and_a_restore_warns_how_many_images_
     table = next(d.value for d in at.dataframe if "what" in d.value.columns)
     assert "deleted 2 images" in list(table["what"]) and "added 2 images" in list(table["what"])
     assert "compacted" not in list(table["what"]) and "maintenance version(s) hidden" in texts(at.caption)
-    at.selectbox(key="library_restore_version").set_value(old).run()
+    next(b for b in at.selectbox if b.key.startswith("library_restore_version")).set_value(old).run()
     assert "removes **4** images" in " ".join(w.value for w in at.warning)
 
 
