@@ -84,6 +84,16 @@ def checked_where(library: ImageLibrary, spec: FilterSpec) -> tuple[str | None, 
     return where, None
 
 
+def human_pixels(megapixels: float) -> str:
+    """A resolution people read at a glance: '350 px', '19k px', '2.1 MP' (not '0.00035')."""
+    pixels = megapixels * 1e6
+    if pixels >= 1e6:
+        return f"{megapixels:.3g} MP"
+    if pixels >= 1e3:
+        return f"{pixels / 1e3:.3g}k px"
+    return f"{pixels:.0f} px"
+
+
 def thumbnail_url(data: bytes | None) -> str | None:
     if not data:
         return None

@@ -175,6 +175,15 @@ def test_rejected_uploads_come_first_with_their_whole_reason(env):
     assert not re.search("[\u2600-\u27bf\U0001f300-\U0001faff]", "".join(map(str, at.dataframe[0].value["result"])))
 
 
+def test_histogram_labels_read_as_pixels_and_a_one_day_library_is_a_sentence_not_a_dot(env):
+    from dashboard.widgets import human_pixels
+
+    assert [human_pixels(v) for v in (0.00035, 0.0192, 0.3, 2.1, 24.0)] == [
+        "350 px", "19.2k px", "300k px", "2.1 MP", "24 MP"]
+    at = library_page(start())
+    assert "were indexed on" in texts(at.info)
+
+
 def test_tag_filters_ignore_case(env):
     at = start()
     at.text_input(key="search_tags").input("ODD")

@@ -35,15 +35,6 @@ def like(row: dict) -> None:
     state.library_go_search = True
 
 
-def human_pixels(megapixels: float) -> str:
-    pixels = megapixels * 1e6
-    if pixels >= 1e6:
-        return f"{megapixels:.2g} MP"
-    if pixels >= 1e3:
-        return f"{pixels / 1e3:.2g}k px"
-    return f"{pixels:.0f} px"
-
-
 if state.pop("library_go_search", False):  # switch_page cannot run inside a callback
     st.switch_page("app_pages/search.py")
 
@@ -104,7 +95,7 @@ with tab_charts:
 
         c3, c4 = st.columns(2)
         c3.markdown("**Resolution**")
-        c3.altair_chart(hist(insights.megapixel_histogram(library), "resolution", human_pixels), width="stretch")
+        c3.altair_chart(hist(insights.megapixel_histogram(library), "resolution", widgets.human_pixels), width="stretch")
         c4.markdown("**File size**")
         c4.altair_chart(hist(insights.file_size_histogram(library), "file size", widgets.human_bytes), width="stretch")
 
