@@ -8,7 +8,7 @@ from typing import Callable, Sequence
 import streamlit as st
 
 from dashboard import widgets
-from dashboard.text import esc, md
+from dashboard.text import esc
 from store.insights import folder_of
 
 
@@ -74,4 +74,4 @@ def compact_list(rows: Sequence[dict], key: str) -> int | None:
     return picked[0] if picked else None
 
 
-__all__ = ["grid", "compact_list", "name_of", "folder_tail", "md"]
+__all__ = ["grid", "compact_list", "name_of", "folder_tail"]
