@@ -141,12 +141,14 @@ def _favourite(library, row: dict, where) -> None:
 
 
 def _edit(library, row: dict) -> None:
-    with st.expander("Edit description and tags", icon=":material/edit:"):
+    # A form: the typed text and the Save click reach the server together, so a quick click loses nothing.
+    with st.expander("Edit description and tags", icon=":material/edit:"), st.form(f"viewer_edit_{row['id']}",
+                                                                                  border=False):
         description = st.text_area("Description", value=row.get("description") or "", key=f"viewer_desc_{row['id']}",
                                    height=80)
         tags = st.text_input("Tags (comma-separated)", value=", ".join(row.get("tags") or []),
                              key=f"viewer_tags_{row['id']}")
-        if st.button("Save", key="viewer_save", icon=":material/save:"):
+        if st.form_submit_button("Save", key="viewer_save", icon=":material/save:"):
             changed = widgets.attempt(library.update, [row["id"]], description=description.strip(),
                                       tags=parse_tags(tags))
             if changed is not None:
