@@ -11,6 +11,8 @@ CSS = """
 [class*="st-key-"][class*="_grid"] [data-testid="stImage"] img {
   height: 150px; width: 100%; object-fit: contain; background: rgba(128,128,128,0.08);
 }
+[class*="st-key-"][class*="_grid"] [data-testid="stVerticalBlockBorderWrapper"] [data-testid="stVerticalBlock"],
+[class*="st-key-"][class*="_grid"] [data-testid="stColumn"] [data-testid="stVerticalBlock"] { gap: 0.3rem; }
 .tile-name, .tile-folder { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; line-height: 1.3; }
 .tile-name { font-weight: 600; font-size: 0.9rem; }
 .tile-folder { opacity: 0.65; font-size: 0.78rem; }

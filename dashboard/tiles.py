@@ -45,13 +45,13 @@ def grid(
                     score = f"{row['score']:.3f} · " if "score" in row else ""
                     st.html(f'<div class="tile-name" title="{esc(name_of(row))}">{esc(score)}{esc(name_of(row))}</div>'
                             f'<div class="tile-folder" title="{esc(row.get("uri"))}">{esc(folder_tail(row))}</div>')
-                    actions = st.columns(2 if on_like else 1, gap="small")
-                    actions[0].button("View", key=f"{open_key}{row['id']}", on_click=on_open, args=(index,),
-                                      icon=":material/open_in_full:", type="tertiary", width="stretch")
+                    # Stacked, not side by side: two labels never fit a narrow tile without being cut.
+                    st.button("View", key=f"{open_key}{row['id']}", on_click=on_open, args=(index,),
+                              icon=":material/open_in_full:", type="tertiary", width="stretch")
                     if on_like:
-                        actions[1].button("Similar", key=f"{key}_like_{row['id']}", on_click=on_like, args=(row,),
-                                          help="More like this", icon=":material/image_search:", type="tertiary",
-                                          width="stretch")
+                        st.button("Similar", key=f"{key}_like_{row['id']}", on_click=on_like, args=(row,),
+                                  help="More like this", icon=":material/image_search:", type="tertiary",
+                                  width="stretch")
                     if selection is not None:
                         selection.checkbox(row["id"], "Select")
 
