@@ -82,7 +82,7 @@ def main() -> int:
             browser = launch_chromium(playwright)
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(server.url)
-            page.get_by_label("Number of results (k)").wait_for(timeout=120_000)
+            page.get_by_label("Describe what you are looking for").wait_for(timeout=120_000)
             if args.k != 20:
                 raise SystemExit("only --k 20 (the slider's default) is supported by this driver")
             for warm in range(2):  # first search loads the media handler and warms caches

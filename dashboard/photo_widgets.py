@@ -7,6 +7,7 @@ from datetime import timedelta
 import altair as alt
 import streamlit as st
 
+from dashboard.text import md
 from store import insights
 from store.filters import date_bounds
 
@@ -82,4 +83,4 @@ def photo_details(row: dict) -> None:
         place = ", ".join(filter(None, [row.get("city"), row.get("region"), row.get("country")]))
         lines.append(f"{place + ' · ' if place else ''}{row['gps_lat']:.5f}, {row['gps_lon']:.5f}")
     for line in lines:
-        st.caption(line)
+        st.caption(md(line))  # camera and place strings come from the file: text, never Markdown

@@ -10,12 +10,14 @@ import streamlit as st
 from dashboard.photo_widgets import photo_filter_inputs
 from pipeline.commands.common import human_bytes
 from pipeline.formats import FORMAT_NAMES
-from store import ImageLibrary, InvalidFilterError, TableNotFoundError
+from store import ImageLibrary, InvalidFilterError, LibraryError, TableNotFoundError
+from store.errors import one_line
 from store.filters import FilterSpec, date_bounds, parse_tags
 
 FORMATS = list(FORMAT_NAMES)
 
-__all__ = ["human_bytes", "filter_inputs", "checked_where", "thumbnail_url", "require_table", "no_table", "show_original"]
+__all__ = ["human_bytes", "filter_inputs", "checked_where", "thumbnail_url", "require_table", "no_table", "show_original",
+           "attempt", "folder_options", "original_path"]
 
 
 def require_table(library: ImageLibrary) -> None:
@@ -34,8 +36,13 @@ def no_table(library: ImageLibrary) -> None:
     )
 
 
-def filter_inputs(prefix: str) -> FilterSpec:
-    """Format, date, size, tag and free-SQL inputs; returns the spec (validate with checked_where)."""
+def filter_inputs(prefix: str, library: ImageLibrary | None = None) -> FilterSpec:
+    """Folder, format, date, size, tag and free-SQL inputs; returns the spec (validate with checked_where)."""
+    folders: list[str] = []
+    if library is not None:
+        counts = folder_options(library)
+        folders = st.multiselect("Folders (and their subfolders)", list(counts), key=f"{prefix}_folders",
+                                 format_func=lambda f: f"{f} ({counts.get(f, 0)})")
     c1, c2, c3 = st.columns(3)
     formats = c1.multiselect("Format", FORMATS, key=f"{prefix}_formats")
     dates = c2.date_input("Indexed between", value=(), key=f"{prefix}_dates", format="YYYY-MM-DD")
@@ -55,16 +62,16 @@ def filter_inputs(prefix: str) -> FilterSpec:
         formats=formats, indexed_from=start, indexed_to=end,
         min_bytes=int(min_kb * 1024) if min_kb else None,
         max_bytes=int(max_kb * 1024) if max_kb else None,
-        tags=parse_tags(tags), sql=sql, **photo_filter_inputs(prefix),
+        tags=parse_tags(tags), sql=sql, folders=folders, **photo_filter_inputs(prefix),
     )
 
 
 def checked_where(library: ImageLibrary, spec: FilterSpec) -> tuple[str | None, str | None]:
     """(where, None) when valid, else (None, one-line message)."""
-    where = spec.where()
-    if not where:
-        return None, None
     try:
+        where = spec.where()  # checks the typed SQL first: an open quote or a ';' is refused here
+        if not where:
+            return None, None
         library.validate_filter(where)
     except InvalidFilterError as error:
         return None, str(error)
@@ -73,10 +80,27 @@ def checked_where(library: ImageLibrary, spec: FilterSpec) -> tuple[str | None, 
     return where, None
 
 
+def human_pixels(megapixels: float) -> str:
+    """A resolution people read at a glance: '350 px', '19k px', '2.1 MP' (not '0.00035')."""
+    pixels = megapixels * 1e6
+    if pixels >= 1e6:
+        return f"{megapixels:.3g} MP"
+    if pixels >= 1e3:
+        return f"{pixels / 1e3:.3g}k px"
+    return f"{pixels:.0f} px"
+
+
 def thumbnail_url(data: bytes | None) -> str | None:
     if not data:
         return None
     return "data:image/jpeg;base64," + base64.b64encode(data).decode("ascii")
+
+
+def original_path(row: dict) -> str | None:
+    """The local file behind a row, when this server can read it."""
+    uri = row.get("uri") or ""
+    path = uri[len("file://"):] if uri.startswith("file://") else uri
+    return path if path and "://" not in path and os.path.isfile(path) else None
 
 
 def show_original(row: dict) -> None:
@@ -85,8 +109,8 @@ def show_original(row: dict) -> None:
     if uri.startswith(("http://", "https://")):
         st.image(uri, width="stretch")
         return
-    path = uri[len("file://"):] if uri.startswith("file://") else uri
-    if path and "://" not in path and os.path.isfile(path):
+    path = original_path(row)
+    if path:
         try:
             st.image(path, width="stretch")
             return
@@ -97,3 +121,26 @@ def show_original(row: dict) -> None:
         st.caption("Original not reachable from this server: showing the thumbnail.")
     else:
         st.caption("No preview available.")
+
+
+def attempt(write, *args, **kwargs):
+    """Run a write; a refusal from the library (read-only, a conflict, a full disk) becomes its one-line
+    message on the page instead of a traceback. Returns the write's result, or None when refused."""
+    try:
+        return write(*args, **kwargs)
+    except LibraryError as error:
+        st.error(one_line(error), icon=":material/error:")
+        return None
+
+
+def folder_options(library: ImageLibrary) -> dict[str, int]:
+    """Source folders and their image counts, recomputed only when the table version changes."""
+    return _folder_counts(library.db_uri, library.table_name, library.table.version)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _folder_counts(db: str, table: str, version: int) -> dict[str, int]:
+    from dashboard.resources import get_library
+    from store.insights import folder_counts
+
+    return folder_counts(get_library())

@@ -51,7 +51,7 @@ def _unavailable(model_id: str, exc: BaseException) -> ModelUnavailableError:
                f"set {MODEL_ENV} to a local model directory or a Hugging Face hub id.")
     else:
         msg = (f"Cannot load model '{model_id}': weights are not in the local cache and there is no internet; "
-               f"download them once (huggingface-cli download {model_id}) "
+               f"download them once (hf download {model_id}) "
                f"or set {MODEL_ENV} to a local model directory.")
     return ModelUnavailableError(msg)
 

@@ -63,7 +63,7 @@ def _unavailable(model_id: str, exc: BaseException | None = None) -> GeneratorUn
                f"set {SD_MODEL_ENV} to a local diffusers directory or a Hugging Face hub id.")
     else:
         msg = (f"Cannot load diffusion model '{model_id}': weights are not in the local cache and there is no "
-               f"internet; download them once (huggingface-cli download {model_id}) "
+               f"internet; download them once (hf download {model_id}) "
                f"or set {SD_MODEL_ENV} to a local diffusers directory.")
     return GeneratorUnavailableError(msg)
 

@@ -23,13 +23,21 @@ MAX_FILTER_LENGTH = 4000
 
 
 def check_filter_text(where: str) -> None:
-    """Raise InvalidFilterError (one line) unless `where` is a single, self-contained expression."""
+    """Raise InvalidFilterError (one line, worded like every other bad filter) unless `where` is a
+    single, self-contained expression."""
+    reason = _structure_problem(where)
+    if reason:
+        shown = where if len(where) <= 120 else where[:117] + "..."
+        raise InvalidFilterError(f"invalid filter {shown!r}: {reason}")
+
+
+def _structure_problem(where: str) -> str | None:
     if not where or not where.strip():
-        raise InvalidFilterError("the filter is empty")
+        return "the filter is empty"
     if len(where) > MAX_FILTER_LENGTH:
-        raise InvalidFilterError(f"the filter is longer than {MAX_FILTER_LENGTH} characters")
+        return f"the filter is longer than {MAX_FILTER_LENGTH} characters"
     if "\x00" in where:
-        raise InvalidFilterError("the filter contains a NUL character")
+        return "the filter contains a NUL character"
     depth = 0
     quote: str | None = None
     masked = []  # the filter with quoted text blanked: what check_calls reads
@@ -45,26 +53,26 @@ def check_filter_text(where: str) -> None:
                 else:
                     quote = None
         elif ch == "$":  # $$dollar quotes$$ and $1 parameters make LanceDB panic
-            raise InvalidFilterError("'$' is not allowed outside quotes: write strings as 'text'")
+            return "'$' is not allowed outside quotes: write strings as 'text'"
         elif ch in ("'", '"'):
             quote = ch
         elif ch == ";":
-            raise InvalidFilterError("a filter is one expression: ';' is not allowed outside quotes")
+            return "a filter is one expression: ';' is not allowed outside quotes"
         elif where.startswith("--", i) or where.startswith("/*", i):
-            raise InvalidFilterError("comments are not allowed in a filter")
+            return "comments are not allowed in a filter"
         elif ch == "(":
             depth += 1
         elif ch == ")":
             depth -= 1
             if depth < 0:
-                raise InvalidFilterError("unbalanced parentheses in the filter: a ')' closes nothing")
+                return "unbalanced parentheses in the filter: a ')' closes nothing"
         i += 1
     if quote:
-        raise InvalidFilterError(f"unterminated {quote} quote in the filter")
+        return f"unterminated {quote} quote in the filter"
     if depth:
-        raise InvalidFilterError("unbalanced parentheses in the filter: a '(' is never closed")
+        return "unbalanced parentheses in the filter: a '(' is never closed"
     check_calls("".join(masked))
-
+    return None
 
 
 def sql_string(value: str) -> str:
@@ -85,6 +93,24 @@ def date_bounds(value) -> tuple[date | None, date | None]:
     return None, None
 
 
+# Tags joined with a control character no typed tag contains, so one substring test matches a whole tag.
+_TAG_SEPARATOR = "\x1f"
+
+
+def tags_filter(tags: Sequence[str]) -> str:
+    """Rows carrying any of `tags`, ignoring case ("Holiday" finds "holiday"); strpos, not LIKE, so
+    a % or _ inside a tag is not a wildcard."""
+    joined = f"lower('{_TAG_SEPARATOR}' || array_to_string(tags, '{_TAG_SEPARATOR}') || '{_TAG_SEPARATOR}')"
+    return "(" + " OR ".join(
+        f"strpos({joined}, {sql_string(_TAG_SEPARATOR + t.lower() + _TAG_SEPARATOR)}) > 0" for t in tags) + ")"
+
+
+def folder_filter(folder: str) -> str:
+    """Rows whose uri lies in `folder` or below it."""
+    prefix = folder.rstrip("/") + "/"
+    return f"starts_with(uri, {sql_string(prefix)})"
+
+
 def parse_tags(text: str) -> list[str]:
     """'beach, Sunset,,beach ' -> ['beach', 'Sunset']: trimmed, empty and repeated tags dropped."""
     seen: dict[str, None] = {}
@@ -102,7 +128,8 @@ class FilterSpec:
     indexed_to: date | None = None  # inclusive
     min_bytes: int | None = None
     max_bytes: int | None = None
-    tags: Sequence[str] = ()  # any of these
+    tags: Sequence[str] = ()  # any of these, case-insensitive
+    folders: Sequence[str] = ()  # any of these source folders (and their subfolders)
     sql: str = ""  # free expression, ANDed with the rest
     extra: list[str] = field(default_factory=list)
     # Photo metadata (store.schema.PHOTO_FIELDS). A date means its first moment: taken_after is
@@ -127,7 +154,9 @@ class FilterSpec:
         if self.max_bytes is not None:
             clauses.append(f"file_size <= {int(self.max_bytes)}")
         if self.tags:
-            clauses.append("array_has_any(tags, [" + ", ".join(sql_string(t) for t in self.tags) + "])")
+            clauses.append(tags_filter(self.tags))
+        if self.folders:
+            clauses.append("(" + " OR ".join(folder_filter(f) for f in self.folders) + ")")
         clauses.extend(self._photo_clauses())
         if self.sql and self.sql.strip():
             check_filter_text(self.sql)  # before wrapping: "(1=1) OR (1=1)" would look balanced

@@ -26,6 +26,7 @@ SAFE_FUNCTIONS = frozenset({
     "list_contains", "list_length", "list_position", "list_element",
     # strings: results no longer than the input
     "length", "char_length", "character_length", "octet_length", "bit_length", "lower", "upper", "trim",
+    "array_to_string",  # joins the list it is given: output bounded by the row (case-insensitive tag filters)
     "btrim", "ltrim", "rtrim", "starts_with", "ends_with", "strpos", "instr", "position", "substr",
     "substring", "left", "right", "reverse", "initcap", "split_part", "contains", "regexp_like",
     "regexp_match", "regexp_count", "levenshtein", "ascii", "md5", "sha256",

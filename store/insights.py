@@ -150,3 +150,18 @@ def geotagged(library, where: str | None = None, limit: int = 20000) -> list[dic
                                              filter=clause, limit=limit)
     return [{"lat": r["gps_lat"], "lon": r["gps_lon"], "file_name": r["file_name"], "city": r["city"]}
             for r in data.to_pylist()]
+
+
+def folder_of(uri: str) -> str:
+    """The directory part of a uri ('/photos/2024/a.jpg' -> '/photos/2024')."""
+    head, _, _ = (uri or "").rpartition("/")
+    return head or "/"
+
+
+def folder_counts(library) -> dict[str, int]:
+    """Source folder -> images directly in it, largest first (the dashboard's folder filter)."""
+    counts: dict[str, int] = {}
+    for uri in _columns(library, ["uri"])["uri"].to_pylist():
+        folder = folder_of(uri)
+        counts[folder] = counts.get(folder, 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))

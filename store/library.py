@@ -97,24 +97,11 @@ class ImageLibrary:
         read_only: bool = False,
         vector_cache_mb: float = DEFAULT_BUDGET_MB,
     ):
-        import lancedb  # deferred: importing lancedb costs ~1 s
-
         # Plain values only: the store reads no environment (pipeline/settings.py does, at entry points).
         self.db_uri = db or DEFAULT_DB
         self.table_name = table
         self.storage_options = dict(storage_options or {})
-        if "://" not in self.db_uri:
-            os.makedirs(self.db_uri, exist_ok=True)
-        # A non-zero interval lets a long-lived handle (the dashboard) see other writers' commits.
-        try:
-            self._db = lancedb.connect(
-                self.db_uri,
-                read_consistency_interval=read_consistency_interval,
-                storage_options=self.storage_options or None,
-            )
-        except (ValueError, OSError, RuntimeError) as error:
-            _raise_if_unreachable(self.db_uri, error)
-            raise
+        self._consistency = read_consistency_interval
         self._table = None
         self._lock = threading.Lock()
         self._table_uses = 0
@@ -124,6 +111,23 @@ class ImageLibrary:
         # Vectors of the current version in memory, for exact search as one product (0: off).
         self.vector_cache = VectorCache(int(vector_cache_mb * 2**20), list(METADATA_COLUMNS))
         self.last_search_path: str | None = None
+        # A local folder that does not exist yet is created by the first write, not by opening:
+        # `stats --db /typo` must not leave a /typo folder behind.
+        self._db = self._connect() if "://" in self.db_uri or os.path.isdir(self.db_uri) else None
+
+    def _connect(self):
+        import lancedb  # deferred: importing lancedb costs ~1 s
+
+        # A non-zero interval lets a long-lived handle (the dashboard) see other writers' commits.
+        try:
+            return lancedb.connect(
+                self.db_uri,
+                read_consistency_interval=self._consistency,
+                storage_options=self.storage_options or None,
+            )
+        except (ValueError, OSError, RuntimeError) as error:
+            _raise_if_unreachable(self.db_uri, error)
+            raise
 
     def __repr__(self) -> str:
         return f"ImageLibrary(db={self.shown_uri!r}, table={self.table_name!r})"
@@ -140,8 +144,12 @@ class ImageLibrary:
 
     def _open(self, missing_ok: bool = False):
         with self._lock:
+            if self._db is None and os.path.isdir(self.db_uri):  # created since (another process)
+                self._db = self._connect()
             if self._table is None:
                 try:
+                    if self._db is None:
+                        raise FileNotFoundError(f"{self.db_uri} does not exist")
                     self._table = self._db.open_table(self.table_name)
                 except (ValueError, FileNotFoundError, OSError, RuntimeError) as error:
                     _raise_if_unreachable(self.db_uri, error)
@@ -167,6 +175,9 @@ class ImageLibrary:
         table = self._open(missing_ok=True)
         if table is None:
             with self._lock:
+                if self._db is None:
+                    os.makedirs(self.db_uri, exist_ok=True)
+                    self._db = self._connect()
                 self._table = self._db.create_table(
                     self.table_name, schema=image_schema(dim, model_id), exist_ok=True
                 )
@@ -238,6 +249,14 @@ class ImageLibrary:
             chunk = id_filter(gone[start:start + DELETE_CHUNK])
             self._guarded(lambda: _retry_on_conflict(lambda: self.table.delete(chunk)))
         return gone
+
+    def update(self, ids: Iterable[str], description: str | None = None, add_tags: Iterable[str] = (),
+               remove_tags: Iterable[str] = (), tags: Iterable[str] | None = None) -> int:
+        """Edit description/tags of rows after indexing (one new version); returns rows changed."""
+        from store.edits import update_rows
+
+        return update_rows(self, list(ids), description=description, add_tags=add_tags,
+                           remove_tags=remove_tags, tags=tags)
 
     def clear(self) -> int:
         self._check_writable()

@@ -88,7 +88,7 @@ def test_sizes_parse_from_width_x_height():
 
 def test_missing_weights_are_one_sentence_with_the_fix(tmp_path):
     for model, hint in [(str(tmp_path / "missing"), "does not exist"), (str(tmp_path), "model_index.json"),
-                        ("some-org/not-downloaded", "huggingface-cli download")]:
+                        ("some-org/not-downloaded", "hf download")]:
         generator = Generator(model, device="cpu")
         with pytest.raises(GeneratorUnavailableError, match=hint) as error:
             generator.check_available()

@@ -5,8 +5,11 @@ from __future__ import annotations
 import altair as alt
 import streamlit as st
 
-from dashboard import photo_widgets, resources, widgets
-from store import LibraryError, insights
+from dashboard import photo_widgets, resources, style, tiles, viewer, widgets
+from dashboard.history_tab import history_tab
+from dashboard.selection import Selection, controls, preview, sidebar_actions
+from store import insights
+from store.filters import FilterSpec, parse_tags
 
 PAGE_SIZE = 24
 GALLERY_COLUMNS = 6
@@ -14,6 +17,7 @@ library = resources.get_library()
 settings = resources.settings()
 state = st.session_state
 
+style.apply()
 st.title("Library")
 widgets.require_table(library)
 
@@ -22,14 +26,17 @@ def deleted(count: int, version: int, what: str, ids=None, where=None) -> None:
     """Remember how to bring back exactly these rows (not the whole table's state: others may be writing)."""
     state.library_undo = {"version": version, "ids": ids, "where": where,
                           "text": f"Deleted {count} image{'s' if count != 1 else ''} ({what})."}
-    state.library_selected = set()
 
 
-def toggle(image_id: str) -> None:
-    """A callback, so the selection (and the delete button's count) is current before the page draws;
-    it also survives paging."""
-    selected = state.setdefault("library_selected", set())
-    (selected.add if state.get(f"library_pick_{image_id}") else selected.discard)(image_id)
+def like(row: dict) -> None:
+    """More like this works without the model: the row's own vector is the query."""
+    state.search_like = {"id": row["id"], "name": row.get("file_name") or row["id"][:12]}
+    state.search_pending = True
+    state.library_go_search = True
+
+
+if state.pop("library_go_search", False):  # switch_page cannot run inside a callback
+    st.switch_page("app_pages/search.py")
 
 
 # --- metrics ----------------------------------------------------------------------------------
@@ -51,9 +58,10 @@ if state.get("library_undo"):
     undo[0].success(state.library_undo["text"], icon=":material/delete:")
     if not settings.read_only and undo[1].button("Undo", key="library_undo_button", icon=":material/undo:"):
         undo_info = state.library_undo
-        library.undelete(undo_info["version"], ids=undo_info["ids"], where=undo_info["where"])
-        state.library_undo = None
-        st.rerun()
+        if widgets.attempt(library.undelete, undo_info["version"], ids=undo_info["ids"],
+                           where=undo_info["where"]) is not None:
+            state.library_undo = None
+            st.rerun()
 
 tab_gallery, tab_charts, tab_maintenance, tab_history = st.tabs(["Gallery", "Charts", "Delete & clear", "History"])
 
@@ -70,7 +78,11 @@ with tab_charts:
                         width="stretch")
         per_day = insights.indexed_per_day(library)
         c2.markdown("**Images indexed over time**")
-        c2.altair_chart(alt.Chart(alt.Data(values=[{"day": d["day"].isoformat(), "images": d["total"], "added": d["count"]}
+        if len(per_day) < 2:  # one point is not a chart
+            c2.info(f"All {stats['rows']:,} images were indexed on {per_day[0]['day']:%Y-%m-%d}." if per_day
+                    else "No indexing dates recorded.", icon=":material/calendar_today:")
+        else:
+            c2.altair_chart(alt.Chart(alt.Data(values=[{"day": d["day"].isoformat(), "images": d["total"], "added": d["count"]}
                                                    for d in per_day]))
                         .mark_area(line=True, opacity=0.3, point=len(per_day) < 40)
                         .encode(x="day:T", y=alt.Y("images:Q", title="images in the library"), tooltip=["day:T", "added:Q", "images:Q"]),
@@ -83,53 +95,56 @@ with tab_charts:
 
         c3, c4 = st.columns(2)
         c3.markdown("**Resolution**")
-        c3.altair_chart(hist(insights.megapixel_histogram(library), "megapixels", lambda v: f"{v:.2g}"), width="stretch")
+        c3.altair_chart(hist(insights.megapixel_histogram(library), "resolution", widgets.human_pixels), width="stretch")
         c4.markdown("**File size**")
         c4.altair_chart(hist(insights.file_size_histogram(library), "file size", widgets.human_bytes), width="stretch")
         photo_widgets.photo_charts(library)
 
 # --- gallery ----------------------------------------------------------------------------------
 with tab_gallery:
-    state.setdefault("library_selected", set())
-    controls = st.columns([2, 1, 1, 2])
-    order = controls[0].selectbox("Sort by", [c for c in ("indexed_at", "taken_at", "file_name", "file_size", "width", "format")
-                                                      if c in library.table.schema.names], key="library_order")
-    descending = controls[1].toggle("Descending", value=True, key="library_desc")
-    pages = max(1, -(-stats["rows"] // PAGE_SIZE))
-    page = controls[2].number_input(f"Page (of {pages})", 1, pages, 1, key="library_page")
-    rows = library.page(offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE, order_by=order, descending=descending,
-                        with_thumbnail=True)
-    selected: set = state.library_selected
-    if not settings.read_only:
-        with controls[3]:
-            st.write("")
-            if st.button(f"Delete selected ({len(selected)})", key="library_delete_selected", disabled=not selected,
-                         icon=":material/delete:"):
-                state.library_confirm_selected = True
-            if state.get("library_confirm_selected") and selected:
-                st.warning(f"Delete {len(selected)} image(s)?")
-                yes, no = st.columns(2)
-                if yes.button("Yes, delete", key="library_delete_selected_yes", type="primary"):
-                    version = library.table.version
-                    count = library.delete(ids=sorted(selected))
-                    deleted(count, version, "selected in the gallery", ids=sorted(selected))
-                    state.library_confirm_selected = False
-                    st.rerun()
-                if no.button("Cancel", key="library_delete_selected_no"):
-                    state.library_confirm_selected = False
-                    st.rerun()
-    for start in range(0, len(rows), GALLERY_COLUMNS):
-        cells = st.columns(GALLERY_COLUMNS)
-        for cell, row in zip(cells, rows[start:start + GALLERY_COLUMNS]):
-            with cell.container(border=True):
-                if row.get("thumbnail"):
-                    st.image(row["thumbnail"], width="stretch")
-                name = row.get("file_name") or row["id"][:12]
-                if settings.read_only:
-                    st.caption(name)
-                else:
-                    st.checkbox(name, value=row["id"] in selected, key=f"library_pick_{row['id']}",
-                                on_change=toggle, args=(row["id"],))
+    filters = st.columns([3, 2])
+    counts = widgets.folder_options(library)
+    folder_pick = filters[0].multiselect("Folder", list(counts), key="gallery_folder",
+                                         format_func=lambda f: f"{f} ({counts.get(f, 0)})",
+                                         placeholder="All folders")
+    tag_text = filters[1].text_input("Tags (any of)", key="gallery_tags", placeholder="e.g. favourite")
+    gallery_where, gallery_error = widgets.checked_where(
+        library, FilterSpec(folders=folder_pick, tags=parse_tags(tag_text)))
+    if gallery_error:
+        st.error(gallery_error, icon=":material/error:")
+    matching = library.count(gallery_where) if gallery_where else stats["rows"]
+    controls_row = st.columns([2, 1, 1, 1.2])
+    order = controls_row[0].selectbox("Sort by", [c for c in ("indexed_at", "taken_at", "file_name", "file_size", "width",
+                                                          "format") if c in library.table.schema.names],
+                                      key="library_order")
+    descending = controls_row[1].toggle("Descending", value=True, key="library_desc")
+    pages = max(1, -(-matching // PAGE_SIZE))
+    page = controls_row[2].number_input(f"Page (of {pages})", 1, pages, 1, key="library_page")
+    mode = controls_row[3].segmented_control("View", ["Grid", "List"], default="Grid", key="library_view") or "Grid"
+    rows = library.page(offset=(min(page, pages) - 1) * PAGE_SIZE, limit=PAGE_SIZE, order_by=order,
+                        descending=descending, where=gallery_where, with_thumbnail=True)
+    selection = None if settings.read_only else Selection("library")
+    if selection is not None:
+        controls(selection, [r["id"] for r in rows],
+                 lambda: library.query(where=gallery_where, select=["id"], limit=None)["id"].to_pylist(), matching)
+        sidebar_actions(library, selection, lambda count, version, ids: deleted(count, version, "selected", ids=ids))
+
+    def open_row(index: int) -> None:
+        viewer.open_at([r["id"] for r in rows], index)
+
+    if mode == "List":
+        picked = tiles.compact_list(rows, key="library_table")
+        if picked is not None and state.get("library_list_opened") != picked:
+            state.library_list_opened = picked
+            open_row(picked)
+    else:
+        tiles.grid(rows, key="library", columns=GALLERY_COLUMNS, on_open=open_row, on_like=like, selection=selection)
+
+    def gone(row: dict, version: int) -> None:
+        deleted(1, version, row.get("file_name") or row["id"][:12], ids=[row["id"]])
+
+    if not (selection and state.get("library_confirm_delete")):  # one dialog at a time
+        viewer.show(library, rows, settings.read_only, on_like=like, on_deleted=gone)
 
 # --- delete by filter, clear -----------------------------------------------------------------
 with tab_maintenance:
@@ -137,21 +152,24 @@ with tab_maintenance:
         st.info("Read-only mode: deleting and clearing are disabled.", icon=":material/lock:")
     else:
         st.subheader("Delete by filter")
-        spec = widgets.filter_inputs("library")
+        spec = widgets.filter_inputs("library", library)
         where, error = widgets.checked_where(library, spec)
         if error:
             st.error(error, icon=":material/error:")
         elif where:
             matching = library.count(where)
-            st.markdown(f"`{where}` matches **{matching}** image{'s' if matching != 1 else ''}.")
+            st.markdown(f"The filter matches **{matching}** image{'s' if matching != 1 else ''}.")
+            st.code(where, language="sql", wrap_lines=True)
             if matching:
+                preview(library, where=where, total=matching)
                 sure = st.checkbox(f"I want to delete these {matching} images", key="library_filter_sure")
                 if st.button(f"Delete {matching} images", key="library_filter_delete", disabled=not sure,
                              type="primary", icon=":material/delete:"):
                     version = library.table.version
-                    gone = library.delete_returning_ids(where=where)  # undo brings back exactly these
-                    deleted(len(gone), version, f"filter {where}", ids=gone)
-                    st.rerun()
+                    gone = widgets.attempt(library.delete_returning_ids, where=where)  # undo brings back exactly these
+                    if gone is not None:
+                        deleted(len(gone), version, "by filter", ids=gone)
+                        st.rerun()
         else:
             st.caption("Set a filter above to see how many images it matches.")
 
@@ -162,27 +180,11 @@ with tab_maintenance:
         if st.button("Clear library", key="library_clear", disabled=typed != library.table_name,
                      icon=":material/delete_forever:"):
             version = library.table.version
-            count = library.clear()
-            deleted(count, version, "cleared the library", where="true")
-            st.rerun()
+            count = widgets.attempt(library.clear)
+            if count is not None:
+                deleted(count, version, "cleared the library", where="true")
+                st.rerun()
 
 # --- version history --------------------------------------------------------------------------
 with tab_history:
-    versions = list(reversed(library.versions()))
-    st.caption("Every add and delete is a version. Restoring makes an old version current again "
-               "as a new version, so a restore can be undone too.")
-    st.dataframe([{"version": v["version"], "time": v["timestamp"], "images": v["rows"],
-                   "current": "✓" if v["version"] == stats["version"] else ""} for v in versions],
-                 hide_index=True, width="stretch", key="library_versions")
-    if not settings.read_only and len(versions) > 1:
-        choices = [v["version"] for v in versions if v["version"] != stats["version"]]
-        labels = {v["version"]: f"version {v['version']} · {v['rows']} images" for v in versions}
-        target = st.selectbox("Version to restore", choices, format_func=labels.get, key="library_restore_version")
-        if st.button("Restore this version", key="library_restore", icon=":material/history:"):
-            try:
-                library.restore(int(target))
-                state.library_undo = None
-                state.library_message = f"Restored version {target}: the library has {library.count():,} images again."
-                st.rerun()
-            except LibraryError as error:
-                st.error(str(error), icon=":material/error:")
+    history_tab(library, stats["version"], settings.read_only)

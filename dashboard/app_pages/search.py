@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import io
 import time
 from dataclasses import replace
 
 import streamlit as st
-from PIL import Image
 
-from dashboard import photo_widgets, resources, search_modes, widgets
+from dashboard import resources, search_modes, style, tiles, viewer, widgets
+from dashboard.text import md
 from pipeline.compose import QueryTerm
 from pipeline.formats import upload_types
+from pipeline.images import decode_image
 from pipeline.searching import SearchRequest, search
 from store import LibraryError
 from store.hybrid import default_mode
-from store.errors import one_line
 
 NEGATIVE_WEIGHT = 0.5  # how hard "not this" pushes away, relative to the positive terms
 GRID_COLUMNS = 5
@@ -24,22 +23,24 @@ library = resources.get_library()
 settings = resources.settings()
 state = st.session_state
 
+style.apply()
 st.title("Search")
 widgets.require_table(library)
 
 encoder, model_error = resources.get_encoder()
 from_url = search_modes.read_url_once()  # a shared link: fill the form from it and run its search
+if state.get("search_image_bytes"):  # "Search similar" on the Generate page hands its picture over
+    state.search_handed_image = state.pop("search_image_bytes")
+    state.search_pending = True
 
 
 def like(row: dict) -> None:
     state.search_like = {"id": row["id"], "name": row.get("file_name") or row["id"][:12]}
     state.search_pending = True
-    state.search_selected = None
 
 
-def select(row: dict) -> None:
-    state.search_selected = row["id"]
-    state.search_confirm_delete = None
+def open_result(index: int) -> None:
+    viewer.open_at([r["id"] for r in state.get("search_results") or []], index)
 
 
 def load_more() -> None:
@@ -56,10 +57,28 @@ def load_more() -> None:
     state.search_has_more = more.has_more
 
 
-def build_terms(text: str, negative: str, image_bytes: bytes | None, image_weight: float) -> list[QueryTerm]:
+def deleted(row: dict, version: int) -> None:
+    state.search_undo = {"version": version, "id": row["id"], "name": row.get("file_name") or row["id"][:12]}
+    state.search_results = [r for r in state.get("search_results") or [] if r["id"] != row["id"]]
+
+
+class QueryImageError(ValueError):
+    """The uploaded query picture cannot be decoded (one-line reason from the indexing decoder)."""
+
+
+def query_image(image_bytes: bytes, name: str):
+    """Decoded by the same safe decoder as indexing: limits, formats and one-line reasons included."""
+    decoded = decode_image(image_bytes, name, settings.limits)
+    if not decoded.ok:
+        raise QueryImageError(f"The query image {name} cannot be used: {decoded.error}")
+    return decoded.image
+
+
+def build_terms(text: str, negative: str, image_bytes: bytes | None, image_weight: float,
+                image_name: str = "upload") -> list[QueryTerm]:
     visual: list[tuple[str, object]] = []
     if image_bytes:
-        visual.append(("image", Image.open(io.BytesIO(image_bytes)).convert("RGB")))
+        visual.append(("image", query_image(image_bytes, image_name)))
     if state.get("search_like"):
         visual.append(("id", state.search_like["id"]))
     terms = []
@@ -76,12 +95,15 @@ def build_terms(text: str, negative: str, image_bytes: bytes | None, image_weigh
 
 def run_search(where: str | None) -> None:
     upload = state.get("search_image")
+    handed = state.pop("search_handed_image", None)  # a generated picture, used for this search only
+    state.search_results = None  # a failed query must not leave the last results under its label
     try:
-        image_bytes = upload.getvalue() if upload is not None else None
+        image_bytes = upload.getvalue() if upload is not None else handed
         terms = build_terms(state.get("search_text", ""), state.get("search_negative", ""),
-                            image_bytes, state.get("search_image_weight", 0.5))
-    except (OSError, ValueError) as error:  # Pillow on a file that is not an image
-        state.search_error = f"The query image cannot be read: {one_line(error)}"
+                            image_bytes, state.get("search_image_weight", 0.5),
+                            image_name=getattr(upload, "name", "generated.png" if handed else "upload"))
+    except QueryImageError as error:
+        state.search_error = str(error)
         return
     if not terms:
         state.search_error = "Type a description, upload a picture, or pick \"More like this\" on a result."
@@ -109,40 +131,41 @@ def run_search(where: str | None) -> None:
     state.search_request, state.search_has_more = request, page.has_more
     search_modes.write_url(page.mode)
     state.search_error = None
-    state.search_selected = None
+    viewer.close()
     label = [f'"{t.value}"' for t in terms if t.kind == "text" and t.weight > 0]
-    label += ["the uploaded picture" for t in terms if t.kind == "image"]
+    label += ["the generated picture" if handed else "the uploaded picture" for t in terms if t.kind == "image"]
     label += [f"more like {state.search_like['name']}" for t in terms if t.kind == "id"]
     label += [f'not "{t.value}"' for t in terms if t.weight < 0]
     state.search_label = ", ".join(label)
 
 
-# --- query form -------------------------------------------------------------------------------
-with st.form("search_form", border=True):
-    top = st.columns([3, 2])
+# --- query form: one line on top (the grid stays above the fold), the rest folded away ---------
+with st.form("search_form", border=False):
+    top = st.columns([6, 3, 1.2], vertical_alignment="bottom")
     top[0].text_input("Describe what you are looking for", key="search_text",
                       placeholder="e.g. a dog running on a beach at sunset")
     top[1].text_input("Not this", key="search_negative", placeholder="e.g. people",
                       help=f"Pushes results away from this description (weight -{NEGATIVE_WEIGHT}).")
-    middle = st.columns([3, 2])
-    middle[0].file_uploader("Or find pictures like this one", key="search_image",
-                            type=upload_types())
-    middle[1].slider("Image weight (with text and image)", 0.0, 1.0, 0.5, 0.05, key="search_image_weight",
-                     help="0 = text only, 1 = image only; applies when both are given.")
-    bottom = st.columns([2, 2, 2, 1.3])
-    with bottom[0]:
-        search_modes.mode_input(default_mode(library))
-    bottom[1].slider("Number of results (k)", 1, 100, 20, key="search_k")
-    bottom[2].slider("Minimum similarity (0 = off)", 0.0, 1.0, 0.0, 0.01, key="search_min_score")
-    bottom[3].checkbox("Hide weak matches", value=True, key="search_cutoff",
-                       help="Drop results far below the best match (by meaning); words always count.")
-    with st.expander("Filters"):
-        spec = widgets.filter_inputs("search")
-    submitted = st.form_submit_button("Search", type="primary", icon=":material/search:")
+    submitted = top[2].form_submit_button("Search", type="primary", icon=":material/search:", width="stretch")
+    picture, options = st.columns(2)
+    with picture.expander("Search by picture", icon=":material/image_search:"):
+        st.file_uploader("Find pictures like this one", key="search_image", type=upload_types())
+        st.slider("Image weight (with text and image)", 0.0, 1.0, 0.5, 0.05, key="search_image_weight",
+                  help="0 = text only, 1 = image only; applies when both are given.")
+    with options.expander("Filters and options", icon=":material/tune:"):
+        modes = st.columns([2, 1.3], vertical_alignment="bottom")
+        with modes[0]:
+            search_modes.mode_input(default_mode(library))
+        modes[1].checkbox("Hide weak matches", value=True, key="search_cutoff",
+                          help="Drop results far below the best match (by meaning); words always count.")
+        bottom = st.columns(2)
+        bottom[0].slider("Number of results (k)", 1, 100, 20, key="search_k")
+        bottom[1].slider("Minimum similarity (0 = off)", 0.0, 1.0, 0.0, 0.01, key="search_min_score")
+        spec = widgets.filter_inputs("search", library)
 
 if state.get("search_like"):
     chip = st.columns([6, 1])
-    chip[0].info(f"More like **{state.search_like['name']}** (combined with any text above)",
+    chip[0].info(f"More like **{md(state.search_like['name'])}** (combined with any text above)",
                  icon=":material/image_search:")
     if chip[1].button("Clear", key="search_clear_like", icon=":material/close:"):
         state.search_like = None
@@ -157,117 +180,54 @@ if submitted or state.pop("search_pending", False) or from_url:
         run_search(where)
 
 if model_error and not state.get("search_results"):
-    st.caption("Without the model you can still use **More like this** from the Library page's gallery.")
+    st.caption("Without the model you can still open a picture in the Library page's gallery and use "
+               "**More like this** there.")
 
 if state.get("search_error"):
     st.error(state.search_error, icon=":material/error:")
 
-if state.get("search_undo"):
+def undo_banner() -> None:
+    if state.get("search_restored"):
+        st.success(f"Restored **{md(state.pop('search_restored'))}**.", icon=":material/undo:")
+    if not state.get("search_undo"):
+        return
     undo = st.columns([6, 1])
-    undo[0].success(f"Deleted **{state.search_undo['name']}**.", icon=":material/delete:")
+    undo[0].success(f"Deleted **{md(state.search_undo['name'])}**.", icon=":material/delete:")
     if undo[1].button("Undo", key="search_undo_button", icon=":material/undo:"):
-        try:
-            library.undelete(state.search_undo["version"], ids=[state.search_undo["id"]])
-            st.toast(f"Restored {state.search_undo['name']}")
-        except LibraryError as error:
-            st.error(str(error))
-        state.search_undo = None
-        st.rerun()
+        if widgets.attempt(library.undelete, state.search_undo["version"], ids=[state.search_undo["id"]]) is not None:
+            state.search_restored = state.search_undo["name"]
+            state.search_undo = None
+            st.rerun()
+
 
 results = state.get("search_results")
 if results is None:
+    undo_banner()
     st.stop()
 
-st.markdown(
-    f"**{len(results)}** result{'s' if len(results) != 1 else ''} for {state.get('search_label', '')} "
+head = st.columns([5, 1], vertical_alignment="center")
+head[0].markdown(
+    f"**{len(results)}** result{'s' if len(results) != 1 else ''} for {md(state.get('search_label', ''))} "
     f"· {state.get('search_seconds', 0) * 1000:.0f} ms",
     help="Query time: encoding the query and searching the table.",
 )
+view = head[1].segmented_control("View", ["Grid", "List"], default="Grid", key="search_view",
+                                 label_visibility="collapsed") or "Grid"
+undo_banner()  # right above the results, where the person is looking
 if not results:
     st.info("No image matches: loosen the filters or the minimum similarity.")
     st.stop()
 
-view = st.radio("View", ["Grid", "Table"], horizontal=True, key="search_view", label_visibility="collapsed")
-selected = next((r for r in results if r["id"] == state.get("search_selected")), None)
-
-if view == "Table":
-    table = [{
-        "thumbnail": widgets.thumbnail_url(r.get("thumbnail")), "name": r.get("file_name"),
-        "score": round(r.get("similarity", r["score"]), 4), "found by": " + ".join(r.get("found_by") or []),
-        "format": r.get("format"), "width": r.get("width"),
-        "height": r.get("height"), "size": widgets.human_bytes(r.get("file_size") or 0),
-        "tags": ", ".join(r.get("tags") or []), "description": r.get("description"), "uri": r.get("uri"),
-    } for r in results]
-    event = st.dataframe(
-        table, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
-        key="search_table", column_config={"thumbnail": st.column_config.ImageColumn("preview", width="small"),
-                                           "score": st.column_config.NumberColumn(format="%.3f")},
-    )
-    rows = getattr(getattr(event, "selection", None), "rows", None) or []
-    if rows:
-        selected = results[rows[0]]
-        state.search_selected = selected["id"]
-    grid_area, detail_area = st.container(), st.container()
+if view == "List":
+    picked = tiles.compact_list(results, key="search_table")
+    if picked is not None and not viewer.is_open() and state.get("search_list_opened") != picked:
+        state.search_list_opened = picked
+        open_result(picked)
 else:
-    if selected:
-        grid_area, detail_area = st.columns([3, 1.3], gap="medium")
-    else:
-        grid_area, detail_area = st.container(), None
-    columns = GRID_COLUMNS - 1 if selected else GRID_COLUMNS
-    with grid_area:
-        for start in range(0, len(results), columns):
-            cells = st.columns(columns)
-            for cell, row in zip(cells, results[start:start + columns]):
-                with cell.container(border=True):
-                    if row.get("thumbnail"):
-                        st.image(row["thumbnail"], width="stretch")
-                    st.markdown(f"**{row.get('similarity', row['score']):.3f}** · {row.get('file_name') or row['id'][:12]}  \n"
-                                + search_modes.badge(row))
-                    st.button("Open", key=f"search_open_{row['id']}", on_click=select, args=(row,),
-                              type="primary" if selected and selected["id"] == row["id"] else "secondary",
-                              width="stretch", icon=":material/open_in_full:")
-                    st.button("Similar", key=f"search_like_{row['id']}", on_click=like, args=(row,),
-                              help="More like this", width="stretch", icon=":material/image_search:")
+    tiles.grid(results, key="search", columns=GRID_COLUMNS, on_open=open_result, on_like=like,
+               badge=search_modes.badge)
 
 if state.get("search_has_more"):
-    (grid_area if view == "Grid" else st).button("Load more", key="search_load_more", on_click=load_more,
-                                                  icon=":material/expand_more:")
+    st.button("Load more", key="search_load_more", on_click=load_more, icon=":material/expand_more:")
 
-if selected and detail_area is not None:
-    with detail_area, st.container(border=True):
-        st.subheader(selected.get("file_name") or selected["id"][:12])
-        widgets.show_original(selected)
-        st.markdown(search_modes.badge(selected))
-        st.markdown(
-            f"Score **{selected.get('similarity', selected['score']):.4f}** · {selected.get('format') or '?'} · "
-            f"{selected.get('width')}×{selected.get('height')} · {widgets.human_bytes(selected.get('file_size') or 0)}"
-        )
-        photo_widgets.photo_details(selected)
-        if selected.get("description"):
-            st.markdown(selected["description"])
-        if selected.get("tags"):
-            st.markdown(" ".join(f":blue-badge[{t}]" for t in selected["tags"]))
-        indexed = selected.get("indexed_at")
-        st.caption(f"Indexed {indexed:%Y-%m-%d %H:%M} UTC" if indexed else "")
-        st.caption(f"`{selected.get('uri')}`")
-        st.caption(f"id `{selected['id']}`")
-        actions = st.columns(2)
-        actions[0].button("More like this", key="search_detail_like", on_click=like, args=(selected,),
-                          icon=":material/image_search:", width="stretch")
-        if not settings.read_only:
-            if actions[1].button("Delete", key="search_detail_delete", icon=":material/delete:", width="stretch"):
-                state.search_confirm_delete = selected["id"]
-            if state.get("search_confirm_delete") == selected["id"]:
-                st.warning("Delete this image from the library? (The original file is kept.)")
-                confirm = st.columns(2)
-                if confirm[0].button("Yes, delete", key="search_confirm_yes", type="primary"):
-                    version = library.table.version
-                    library.delete(ids=[selected["id"]])
-                    state.search_undo = {"version": version, "id": selected["id"],
-                                         "name": selected.get("file_name") or selected["id"][:12]}
-                    state.search_results = [r for r in results if r["id"] != selected["id"]]
-                    state.search_selected = state.search_confirm_delete = None
-                    st.rerun()
-                if confirm[1].button("Cancel", key="search_confirm_no"):
-                    state.search_confirm_delete = None
-                    st.rerun()
+viewer.show(library, results, settings.read_only, on_like=like, on_deleted=deleted)

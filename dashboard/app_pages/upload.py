@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import resources
+from dashboard.text import md
 from pipeline.formats import formats_sentence, upload_types
 from pipeline.uploads import DUPLICATE, INDEXED, REJECTED, index_uploads
 from store import LibraryError
@@ -26,10 +27,12 @@ if model_error:
              icon=":material/error:")
     st.stop()
 
+# The uploader states the limit the decoder enforces, not Streamlit's own default of 200 MB.
+limit_mb = max(1, settings.limits.max_file_bytes // (1024 * 1024))
 files = st.file_uploader(
     "Pictures", accept_multiple_files=True, key=f"upload_files_{state.get('upload_round', 0)}",
-    type=upload_types(),
-    help=f"{formats_sentence()}. Each file is stored once, named by its content hash.",
+    type=upload_types(), max_upload_size=limit_mb,
+    help=f"{formats_sentence()}, up to {limit_mb} MB each. Each file is stored once, named by its content hash.",
 )
 if files:
     st.caption(f"{len(files)} file{'s' if len(files) != 1 else ''} selected"
@@ -73,11 +76,16 @@ if outcomes:
     summary = (f"**{counts[INDEXED]}** indexed · **{counts[DUPLICATE]}** already in the library · "
                f"**{counts[REJECTED]}** rejected")
     (st.success if counts[INDEXED] else st.warning)(summary, icon=":material/task_alt:")
-    icons = {INDEXED: "✅", DUPLICATE: "↩️", REJECTED: "❌"}
+    # Rejections first and whole: they are what the person has to act on.
+    for o in outcomes:
+        if o["status"] == REJECTED:
+            st.error(f"**{md(o['name'])}** was not added: {md(o['reason'])}", icon=":material/block:")
+    order = {REJECTED: 0, INDEXED: 1, DUPLICATE: 2}
     st.dataframe(
-        [{"file": o["name"], "result": f"{icons[o['status']]} {o['status']}", "reason": o["reason"],
-          "id": o["id"][:16]} for o in outcomes],
+        [{"file": o["name"], "result": o["status"], "reason": o["reason"], "id": o["id"][:16]}
+         for o in sorted(outcomes, key=lambda o: order.get(o["status"], 3))],
         hide_index=True, width="stretch", key="upload_table",
+        column_config={"reason": st.column_config.TextColumn(width="large")},
     )
     if counts[INDEXED]:
         st.page_link("app_pages/search.py", label="Search them now",

@@ -42,25 +42,39 @@ def copy_sample_photos(target: str | Path) -> list[Path]:
     return copied
 
 
+def dashboard_command(port: int) -> list[str]:
+    """The dashboard on loopback, without Streamlit's Deploy button and usage statistics."""
+    return [sys.executable, "-m", "streamlit", "run", str(REPO_ROOT / "dashboard" / "app.py"),
+            "--server.address", "127.0.0.1", "--server.port", str(port), "--server.headless", "true",
+            "--client.toolbarMode", "minimal", "--browser.gatherUsageStats", "false"]
+
+
 def run_demo(args: argparse.Namespace) -> int:
+    from pipeline.encoder import ModelUnavailableError
     from pipeline.ingest.index import IndexOptions, index
 
     photos = copy_sample_photos(args.samples)
     print(f"{len(photos)} sample photos in {args.samples}", file=sys.stderr)
     library = open_library(args)
     encoder = make_encoder(args, library)
-    report = index(library, encoder, [args.samples], settings=args.settings, options=IndexOptions(runner="local"))
-    for failure in report.failures:
-        print(f"failed: {failure.uri}: {failure.reason}", file=sys.stderr)
-    print(report.summary())
+    try:
+        report = index(library, encoder, [args.samples], settings=args.settings, options=IndexOptions(runner="local"))
+    except ModelUnavailableError as error:
+        # Without the model nothing new can be indexed, but the dashboard still browses what exists
+        # (and says how to get the model): open it rather than exit.
+        if args.no_dashboard:
+            raise
+        print(f"{error}\nOpening the dashboard in browse-only mode.", file=sys.stderr)
+    else:
+        for failure in report.failures:
+            print(f"failed: {failure.uri}: {failure.reason}", file=sys.stderr)
+        print(report.summary())
     if args.no_dashboard:
         return 0
     # The dashboard is another process: hand it these settings the way it reads them.
     env = {**os.environ, "IMAGESEARCH_DB": library.db_uri, "IMAGESEARCH_TABLE": library.table_name,
            "IMAGESEARCH_MODEL": encoder.model_id}
-    command = [sys.executable, "-m", "streamlit", "run", str(REPO_ROOT / "dashboard" / "app.py"),
-               "--server.address", "127.0.0.1", "--server.port", str(args.port), "--server.headless", "true",
-               "--client.toolbarMode", "minimal", "--browser.gatherUsageStats", "false"]
+    command = dashboard_command(args.port)
     print(f"dashboard: http://127.0.0.1:{args.port}  (Ctrl+C to stop)", file=sys.stderr)
     try:
         return subprocess.call(command, env=env)

@@ -16,7 +16,8 @@ def register(sub, common) -> None:
     p.set_defaults(run=run_stats)
 
     p = sub.add_parser("delete", parents=[common], help="delete images by id or filter")
-    p.add_argument("--id", dest="ids", nargs="+", default=[], help="image ids (sha256)")
+    p.add_argument("--id", dest="ids", nargs="+", default=[],
+                   help="image ids (sha256), or unique prefixes of at least 6 characters")
     p.add_argument("--where", help="SQL filter selecting the rows to delete")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     p.set_defaults(run=run_delete)
@@ -60,6 +61,9 @@ def run_delete(args: argparse.Namespace) -> int:
     if not args.ids and not args.where:
         raise UsageError("give --id ID... or --where SQL")
     library = open_library(args)
+    from pipeline.searching import resolve_id
+
+    args.ids = [resolve_id(library, i, option="--id") for i in args.ids]  # a prefix matching 0 or 2+ is refused
     if not args.yes:
         clauses = ([id_filter(args.ids)] if args.ids else []) + ([f"({args.where})"] if args.where else [])
         where = " OR ".join(clauses)
@@ -70,8 +74,13 @@ def run_delete(args: argparse.Namespace) -> int:
         if answer.strip().lower() not in ("y", "yes"):
             print("nothing deleted")
             return 0
+    version = library.table.version
     deleted = library.delete(ids=args.ids, where=args.where)
-    print(f"deleted {deleted} image(s); undo with the dashboard's version history or ImageLibrary.restore")
+    if deleted:
+        print(f"deleted {deleted} image(s); undo with `python -m pipeline restore {version}` "
+              "(or the dashboard's History tab)")
+    else:
+        print("deleted 0 images: nothing matched (no new version)")
     return 0
 
 

@@ -130,14 +130,19 @@ def page_offset(offset: int | None, page: int | None, k: int) -> int:
     return offset or 0
 
 
-def run_requests(args: argparse.Namespace, library, requests: list, needs_model: bool) -> list:
+def load_encoder(args: argparse.Namespace, library):
+    encoder = make_encoder(args, library)
+    encoder.model  # noqa: B018 - load before any clock starts: "results in N ms" is the query alone
+    library.check_model(encoder.model_id, encoder.dim)
+    return encoder
+
+
+def run_requests(args: argparse.Namespace, library, requests: list, needs_model: bool, encoder=None) -> list:
     """Search pages for requests, loading the model only when a vector side needs it."""
     from pipeline.searching import search_many
 
-    encoder = None
-    if needs_model:
-        encoder = make_encoder(args, library)
-        library.check_model(encoder.model_id, encoder.dim)
+    if needs_model and encoder is None:
+        encoder = load_encoder(args, library)
     try:
         return search_many(library, encoder, requests)
     except LibraryError as error:
@@ -161,6 +166,8 @@ def run_search(args: argparse.Namespace) -> int:
         return run_batch(args, library)
     offset = page_offset(args.offset, args.page, args.k)
     terms = collect_terms(args, library)
+    needs_model = args.mode != "keyword" and any(kind != "id" for kind, _, _ in terms)  # "more like this" needs none
+    encoder = load_encoder(args, library) if needs_model else None
     started = time.perf_counter()
     query_terms = []
     for kind, value, weight in terms:
@@ -177,8 +184,7 @@ def run_search(args: argparse.Namespace) -> int:
     request = SearchRequest(terms=query_terms, mode=args.mode, k=args.k, offset=offset, where=where,
                             min_score=args.min_score, cutoff=not args.no_cutoff, sort=args.sort,
                             exclude_ids=exclude)
-    needs_model = args.mode != "keyword" and any(kind != "id" for kind, _, _ in terms)  # "more like this" needs none
-    page = run_requests(args, library, [request], needs_model)[0]
+    page = run_requests(args, library, [request], needs_model, encoder)[0]
     hits = page.results
     took_ms = (time.perf_counter() - started) * 1000
     if args.json:  # the same document as the HTTP API's (pipeline/searching.py search_document)
