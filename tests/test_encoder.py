@@ -44,7 +44,7 @@ def _cosines(a, b):
 
 @pytest.fixture(scope="module")
 def encoder(tiny_clip_dir):
-    return ClipEncoder(tiny_clip_dir, device="cpu", batch_size=3)
+    return ClipEncoder(tiny_clip_dir, device="cpu", dtype="fp32", batch_size=3)
 
 
 def test_importing_the_module_pulls_in_neither_ray_lancedb_nor_torch():
@@ -162,7 +162,7 @@ def test_model_loads_once_when_threads_race_for_it(tiny_clip_dir):
     assert len(seen) == 4 and all(m is seen[0] for m in seen)
 
 
-def test_forced_cpu_device_and_default_fp32(encoder):
+def test_forced_cpu_device_and_fp32(encoder):
     encoder.encode_texts(TEXTS[:1])
     assert encoder.device == "cpu" and encoder.dtype == "fp32"
     assert next(encoder.model.parameters()).device.type == "cpu"
@@ -184,7 +184,7 @@ def test_bf16_on_cpu_stays_close_to_fp32(encoder, tiny_clip_dir):
 
 
 def test_release_drops_the_weights_and_the_next_call_reloads(tiny_clip_dir):
-    enc = ClipEncoder(tiny_clip_dir, device="cpu")
+    enc = ClipEncoder(tiny_clip_dir, device="cpu", dtype="fp32")
     before = enc.encode_texts(TEXTS[:2])
     enc.release()
     assert not enc.is_loaded
