@@ -64,7 +64,7 @@ def index_sources(
     """Index every source (local path, s3:// or http(s):// URI) into `library`; bad files are
     reported with the stage that failed ("read" or "decode"), never fatal."""
     limits = limits or DecodeLimits.from_env()
-    library.ensure(encoder.model_id, encoder.dim)
+    library.ensure(encoder.model_id, encoder.dim, encoder.identity)
     fingerprints = library.fingerprints()
     report = IndexReport()
     stage = report.stage_seconds

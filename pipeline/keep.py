@@ -22,7 +22,7 @@ GENERATED_TAG = "generated"
 def add_generated(library: ImageLibrary, encoder: ClipEncoder, images: Sequence[GeneratedImage],
                   media_dir: str) -> list[str]:
     """Save, encode and add `images` in one commit; return their ids (already-kept ones included)."""
-    library.ensure(encoder.model_id, encoder.dim)
+    library.ensure(encoder.model_id, encoder.dim, encoder.identity)
     decoded = []
     for generated in images:
         path = save_media(generated.png, media_dir, "png")

@@ -56,7 +56,7 @@ def index_uploads(
     """
     limits = limits or DecodeLimits.from_env()
     folder = media or resolve_media_dir(library.db_uri)
-    library.ensure(encoder.model_id, encoder.dim)
+    library.ensure(encoder.model_id, encoder.dim, encoder.identity)
     total = len(files)
     outcomes: list[UploadOutcome | None] = [None] * total
     decoded = []

@@ -18,7 +18,7 @@ from store.errors import (
     TableNotFoundError, one_line,
 )
 from store.filters import check_filter_text, sql_string
-from store.schema import METADATA_COLUMNS, image_schema, rows_to_table, schema_model
+from store.schema import METADATA_COLUMNS, image_schema, rows_to_table, same_model, schema_identity, schema_model
 
 DEFAULT_DB = "./data/lancedb"
 DEFAULT_TABLE = "images"
@@ -159,23 +159,26 @@ class ImageLibrary:
     def table(self):
         return self._open()
 
-    def ensure(self, model_id: str, dim: int) -> None:
-        """Create the table for this model, or check that the existing one was made by it."""
+    def ensure(self, model_id: str, dim: int, identity: Mapping[str, Any] | None = None) -> None:
+        """Create the table for this model, or check that the existing one was made by it.
+        `identity` (from the encoder) is recorded, so the same model under another path matches."""
         self._check_writable()
         table = self._open(missing_ok=True)
         if table is None:
             with self._lock:
                 self._table = self._db.create_table(
-                    self.table_name, schema=image_schema(dim, model_id), exist_ok=True
+                    self.table_name, schema=image_schema(dim, model_id, identity), exist_ok=True
                 )
-        self.check_model(model_id, dim)
+        self.check_model(model_id, dim, identity)
 
-    def check_model(self, model_id: str, dim: int | None = None) -> None:
+    def check_model(self, model_id: str, dim: int | None = None, identity: Mapping[str, Any] | None = None) -> None:
         table_model, table_dim = self.model_info()
-        if table_model != model_id or (dim is not None and table_dim != dim):
+        recorded = schema_identity(self.table.schema)
+        if not same_model(table_model, recorded, model_id, identity) or (dim is not None and table_dim != dim):
+            detail = " (same name, different weights)" if table_model == model_id else ""
             raise ModelMismatchError(
                 f"table '{self.table_name}' holds vectors from model '{table_model}' (dim {table_dim}), "
-                f"not '{model_id}'" + (f" (dim {dim})" if dim is not None else "")
+                f"not '{model_id}'" + (f" (dim {dim})" if dim is not None else "") + detail
                 + ": use --model " + str(table_model) + " or another --table"
             )
 

@@ -200,3 +200,45 @@ def test_half_precision_on_gpu_stays_close_to_fp32(encoder, tiny_clip_dir, dtype
     assert _cosines(gpu.encode_images(images), encoder.encode_images(images)).min() >= 0.99
     assert _cosines(gpu.encode_texts(TEXTS), encoder.encode_texts(TEXTS)).min() >= 0.99
     assert ClipEncoder(tiny_clip_dir).device == "cuda" and ClipEncoder(tiny_clip_dir).dtype == "fp16"
+
+
+def test_eight_threads_on_a_fresh_encoder_in_a_cold_process_all_succeed(tiny_clip_dir):
+    """First use from many threads at once: imports and loading happen under one lock (a fresh
+    interpreter, so transformers is not imported yet, as in a server's first requests)."""
+    code = f"""
+import threading, numpy as np
+from pipeline.encoder import ClipEncoder
+enc = ClipEncoder({tiny_clip_dir!r}, device="cpu", dtype="fp32")
+start, results, errors = threading.Barrier(8), [None] * 8, []
+def work(i):
+    start.wait()
+    try:
+        results[i] = enc.encode_texts(["a cat on a sofa"])
+    except Exception as exc:
+        errors.append(repr(exc))
+threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+[t.start() for t in threads]; [t.join() for t in threads]
+assert not errors, errors
+assert all(np.allclose(r, results[0]) for r in results)
+print("ok")
+"""
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-2000:]
+
+
+def test_auto_dtype_on_cpu_follows_the_cpus_native_bf16_flags():
+    from pipeline.encoding.cpu import auto_cpu_dtype, cpu_flags
+
+    assert auto_cpu_dtype(frozenset({"avx2", "avx512_bf16"})) == "bf16"
+    assert auto_cpu_dtype(frozenset({"avx2", "amx_bf16"})) == "bf16"
+    assert auto_cpu_dtype(frozenset({"avx2", "fma"})) == "fp32"  # emulated bf16 is 7x slower there
+    assert ClipEncoder("unused", device="cpu").dtype == auto_cpu_dtype(cpu_flags())
+
+
+def test_int8_on_cpu_stays_close_to_fp32_and_is_refused_on_accelerators(encoder, tiny_clip_dir):
+    int8 = ClipEncoder(tiny_clip_dir, device="cpu", dtype="int8")
+    images = _images()
+    assert int8.dtype == "int8"
+    assert _cosines(int8.encode_images(images), encoder.encode_images(images)).min() >= 0.98
+    with pytest.raises(ValueError, match="CPU option"):
+        _ = ClipEncoder("unused", device="cuda", dtype="int8").dtype

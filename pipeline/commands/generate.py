@@ -61,7 +61,7 @@ def run_generate(args: argparse.Namespace) -> int:
         media_dir = resolve_media_dir(library.db_uri)
         encoder = make_encoder(args, library)
         if library.exists():
-            library.check_model(encoder.model_id, encoder.dim)
+            library.check_model(encoder.model_id, encoder.dim, encoder.identity)
     generator.check_available()
     images = _generate_with_progress(generator, params)
     os.makedirs(args.out, exist_ok=True)

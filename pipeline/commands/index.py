@@ -104,7 +104,7 @@ def run_index(args: argparse.Namespace) -> int:
     if args.description or args.tag:
         listing.sources = [replace(s, description=args.description or s.description,
                                    tags=tuple(args.tag) or s.tags) for s in listing.sources]
-    library.ensure(encoder.model_id, encoder.dim)
+    library.ensure(encoder.model_id, encoder.dim, encoder.identity)
     plan = plan_index(listing, library.fingerprints(), update=args.update, prune=args.prune)
     if plan.replace_ids:
         _delete_ids(library, plan.replace_ids)

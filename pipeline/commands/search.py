@@ -131,7 +131,7 @@ def run_search(args: argparse.Namespace) -> int:
     encoder = None
     if any(kind != "id" for kind, _, _ in terms):  # "more like this" alone needs no model
         encoder = make_encoder(args, library)
-        library.check_model(encoder.model_id, encoder.dim)
+        library.check_model(encoder.model_id, encoder.dim, encoder.identity)
     vector = compose_query(encoder, query_terms, library)
     exclude = [v for kind, v, _ in terms if kind == "id"]
     hits = library.search(vector, k=args.k, where=args.where, min_score=args.min_score, exclude_ids=exclude)
