@@ -80,7 +80,7 @@ def draw(cls, rng, size=(64, 64)):
     return image
 
 
-def train(out_dir: Path, steps: int, batch: int, seed: int = 0) -> dict:
+def train(out_dir: Path, steps: int, batch: int, seed: int = 0, pool_per_class: int = 24) -> dict:
     """Train a small CLIP on generated captioned pictures; save it with save_pretrained."""
     import numpy as np
     import torch
@@ -90,6 +90,8 @@ def train(out_dir: Path, steps: int, batch: int, seed: int = 0) -> dict:
 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a model this small trains no faster on 2 threads, and far slower on a busy machine
     tokenizer = _byte_level_tokenizer()
     text_ids = dict(vocab_size=len(tokenizer.get_vocab()), bos_token_id=0, eos_token_id=1, pad_token_id=1)
     config = CLIPConfig(
@@ -103,26 +105,36 @@ def train(out_dir: Path, steps: int, batch: int, seed: int = 0) -> dict:
         image_processor=CLIPImageProcessorPil(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}),
         tokenizer=tokenizer)
     model = CLIPModel(config)
+    # Render a pool once (drawing and preprocessing cost more than a step of this small model).
+    pool = [[draw(cls, rng, (64, 64)) for _ in range(pool_per_class)] for cls in CLASSES]
+    pixels = processor.image_processor(images=[im for row in pool for im in row], return_tensors="pt")["pixel_values"]
+    pixels = pixels.reshape(len(CLASSES), pool_per_class, *pixels.shape[1:])
+    tokens = processor.tokenizer([caption(cls, t) for cls in CLASSES for t in TEMPLATES], padding=True,
+                                 return_tensors="pt")
+    token_ids = tokens["input_ids"].reshape(len(CLASSES), len(TEMPLATES), -1)
+    token_mask = tokens["attention_mask"].reshape(len(CLASSES), len(TEMPLATES), -1)
     optimiser = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=0.05)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=2e-3, total_steps=steps, pct_start=0.1)
     start, losses = time.perf_counter(), []
     model.train()
+    classes = torch.arange(len(CLASSES))
     for _ in range(steps):
-        # One picture per class per batch at most, so no two images in a batch share a caption class.
-        picks = rng.choice(len(CLASSES), size=min(batch, len(CLASSES)), replace=False)
-        images = [draw(CLASSES[i], rng, (64, 64)) for i in picks]
-        texts = [caption(CLASSES[i], TEMPLATES[rng.integers(len(TEMPLATES))]) for i in picks]
-        inputs = processor(text=texts, images=images, return_tensors="pt", padding=True)
-        loss = model(**inputs, return_loss=True).loss
+        # One picture per class per batch, so no two images in a batch share a caption class.
+        picks = classes[torch.randperm(len(CLASSES))[:batch]]
+        which = torch.randint(pool_per_class, (len(picks),))
+        template = torch.randint(len(TEMPLATES), (len(picks),))
+        loss = model(input_ids=token_ids[picks, template], attention_mask=token_mask[picks, template],
+                     pixel_values=pixels[picks, which], return_loss=True).loss
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
         schedule.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
+    torch.set_num_threads(threads)
     model.eval()
     model.save_pretrained(out_dir)
     processor.save_pretrained(out_dir)
-    return {"steps": steps, "batch": min(batch, len(CLASSES)), "seconds": time.perf_counter() - start,
+    return {"steps": steps, "batch": min(batch, len(CLASSES)), "pool_images": len(CLASSES) * pool_per_class, "seconds": time.perf_counter() - start,
             "loss_first": float(np.mean(losses[:10])), "loss_last": float(np.mean(losses[-10:]))}
 
 
@@ -156,7 +168,7 @@ def _metrics(ranked: list[list[str]], labels: dict[str, int]) -> dict:
     return {"precision_at_10": float(np.mean(precision)), "recall_at_20": float(np.mean(recall))}
 
 
-def reference_rankings(model_dir: str, labels: dict[str, int], queries: list[str]) -> list[list[str]]:
+def reference_rankings(model_dir: str, labels: dict[str, int], queries: list[str]):
     """The checkpoint's own path: processor + get_image_features per decoded file, brute force."""
     import numpy as np
     import torch
@@ -173,12 +185,14 @@ def reference_rankings(model_dir: str, labels: dict[str, int], queries: list[str
     with torch.inference_mode():
         texts = torch.nn.functional.normalize(_features(model.get_text_features(**tokens)), dim=-1).numpy()
     order = np.argsort(-(texts @ images.T), axis=1)[:, :20]
-    return [[uris[j] for j in row] for row in order]
+    return [[uris[j] for j in row] for row in order], dict(zip(uris, images))
 
 
 def product_rankings(model_dir: str, folder: Path, db: Path, dtype: str, queries: list[str],
-                     ann: bool = False) -> tuple[list[list[str]], dict]:
+                     reference_vectors: dict, ann: bool = False) -> tuple[list[list[str]], dict]:
     """The product's path: `index` (in process), then ClipEncoder.encode_texts + ImageLibrary.search."""
+    import numpy as np
+
     from pipeline.cli import main
     from pipeline.encoder import ClipEncoder
     from store import ImageLibrary
@@ -197,7 +211,11 @@ def product_rankings(model_dir: str, folder: Path, db: Path, dtype: str, queries
         if code != 0:
             raise SystemExit(f"optimize failed with exit code {code}")
     library = ImageLibrary(str(db), table)
-    info["search_plan"] = str(library.search_plan())
+    plan = library.search_plan()
+    info["search_plan"] = f"{plan.index_type}, nprobes {plan.nprobes}, refine {plan.refine_factor}" if plan else "exact"
+    stored = library.query(select=["uri", "vector"], limit=None).to_pylist()
+    cosines = [float(np.dot(row["vector"], reference_vectors[row["uri"]])) for row in stored]
+    info["image_cos_to_reference_min"] = min(cosines)
     vectors = ClipEncoder(model_dir, device="cpu", dtype=dtype).encode_texts(queries)
     return [[hit["uri"] for hit in library.search(v, k=20)] for v in vectors], info
 
@@ -227,11 +245,12 @@ def run(args) -> dict:
     report["held_out"] = {"images": len(labels), "classes": len(CLASSES),
                           "formats": [f for _, f in HELD_OUT_FORMATS], "sizes": [list(s) for s in HELD_OUT_SIZES]}
     queries = [caption(cls) for cls in CLASSES]
-    rows = [("reference", _metrics(reference_rankings(str(model_dir), labels, queries), labels), {})]
+    ranked, reference_vectors = reference_rankings(str(model_dir), labels, queries)
+    rows = [("reference", _metrics(ranked, labels), {})]
     for dtype in args.dtypes.split(","):
-        ranked, info = product_rankings(str(model_dir), folder, db, dtype, queries)
+        ranked, info = product_rankings(str(model_dir), folder, db, dtype, queries, reference_vectors)
         rows.append((f"product-{dtype}", _metrics(ranked, labels), info))
-    ranked, info = product_rankings(str(model_dir), folder, db, "fp32", queries, ann=True)
+    ranked, info = product_rankings(str(model_dir), folder, db, "fp32", queries, reference_vectors, ann=True)
     rows.append(("ann-fp32", _metrics(ranked, labels), info))
     reference = rows[0][1]["precision_at_10"]
     report["paths"] = {name: {**m, **info, "precision_delta": m["precision_at_10"] - reference}
@@ -240,11 +259,13 @@ def run(args) -> dict:
     t = report["training"]
     print(f"trained {t['steps']} steps x {t['batch']} in {t['seconds']:.0f} s (loss {t['loss_first']:.2f} -> "
           f"{t['loss_last']:.2f}); {len(labels)} held-out files, {len(CLASSES)} class queries")
-    print(f"{'path':<14}{'P@10':>8}{'R@20':>8}{'vs ref':>9}{'index s':>9}  search")
+    print(f"{'path':<14}{'P@10':>8}{'R@20':>8}{'vs ref':>9}{'img cos':>9}{'index s':>9}  search")
     for name, values in report["paths"].items():
         seconds = f"{values['index_seconds']:9.1f}" if "index_seconds" in values else f"{'':>9}"
+        cos = f"{values['image_cos_to_reference_min']:9.5f}" if "image_cos_to_reference_min" in values else f"{'':>9}"
         print(f"{name:<14}{values['precision_at_10']:8.3f}{values['recall_at_20']:8.3f}"
-              f"{values['precision_delta']:+9.3f}{seconds}  {values.get('search_plan', 'brute force')}")
+              f"{values['precision_delta']:+9.3f}{cos}{seconds}  {values.get('search_plan', 'brute force')}")
+    print("img cos: the smallest cosine between a stored vector and the reference path's vector of the same file")
     print(f"CPU: {report['cpu']}; flags: {' '.join(report['cpu_flags'])}; threads {report['threads']}; "
           f"dtype auto = {report['auto_dtype']}")
     return report
