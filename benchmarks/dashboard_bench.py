@@ -38,7 +38,7 @@ def build(root: Path, rows: int) -> tuple[str, str]:
     encoder = ClipEncoder(model, device="cpu")
     db = str(root / "data" / "db")
     library = ImageLibrary(db)
-    library.ensure(encoder.model_id, encoder.dim)
+    library.ensure(encoder.model_id, encoder.dim, encoder.identity)
     thumbs = []
     for seed in range(64):
         buf = io.BytesIO()

@@ -52,7 +52,7 @@ def main() -> None:
                "index_stage_seconds": {k: round(v, 2) for k, v in report.stage_seconds.items()}}
 
     big = ImageLibrary(str(work / "db"), "big")
-    big.ensure(encoder.model_id, encoder.dim)
+    big.ensure(encoder.model_id, encoder.dim, encoder.identity)
     rng = np.random.default_rng(0)
     for start in range(0, args.rows, 5000):
         n = min(5000, args.rows - start)

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DEFAULT_THRESHOLD = 0.95
+DEFAULT_THRESHOLD = 0.95  # CLIP's; threshold=None takes the table's model family's (pipeline.presets.score_scale)
 DEFAULT_NEIGHBOURS = 10
 
 
@@ -109,9 +109,15 @@ def _indexed_pairs(library: "ImageLibrary", ids: list[str], vectors: np.ndarray,
                 yield min(i, j), max(i, j), float(score)
 
 
+def default_threshold(library: "ImageLibrary") -> float:
+    from pipeline.presets import score_scale
+
+    return score_scale(library.recorded_model()).duplicate_threshold
+
+
 def find_duplicate_groups(
     library: "ImageLibrary",
-    threshold: float = DEFAULT_THRESHOLD,
+    threshold: float | None = None,
     neighbours: int = DEFAULT_NEIGHBOURS,
     block: int = 1024,
     method: str = "auto",
@@ -120,8 +126,11 @@ def find_duplicate_groups(
     """Groups of two or more images with cosine similarity >= threshold, largest groups first.
 
     method: "exact" (blocked matmul), "index" (batched ANN top-k), or "auto": exact when the vector
-    cache holds the table or it has no index, else the index.
+    cache holds the table or it has no index, else the index. threshold None: the default of the
+    family that made the table's vectors (cosines of SigLIP and CLIP are spread differently).
     """
+    if threshold is None:
+        threshold = default_threshold(library)
     if not 0.0 < threshold <= 1.0:
         raise BadInputError(f"threshold must be in (0, 1], got {threshold}")
     if neighbours < 1:

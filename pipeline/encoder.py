@@ -7,6 +7,9 @@ processor into uint8 (n, 3, H, W), 4x smaller than float pixels; `encode_prepare
 mean/std and the forward pass on the device. For an image processor we do not replicate (padding,
 tiling, a custom `preprocess`) prepare_images runs that processor on the CPU and returns its float32
 pixels, and encode_prepared skips normalisation for floating-point input.
+
+Helpers live in pipeline/encoding/ (pixel recipes, CPU features, loading, model identity) and
+pipeline/presets.py (short model names, per-family score scales).
 """
 
 from __future__ import annotations
@@ -14,53 +17,31 @@ from __future__ import annotations
 import gc
 import os
 import threading
-from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.errors import BadInputError, ModelUnavailableError  # noqa: F401 - re-exported
+from pipeline.encoding.cpu import auto_cpu_dtype
+from pipeline.encoding.loading import MODEL_ENV, ModelUnavailableError, check_family, import_transformers, load
+from pipeline.encoding.pixels import PixelRecipe, pixel_recipe, prepare_one
+from pipeline.errors import BadInputError
+from pipeline.presets import hub_id
+
+__all__ = ["DEFAULT_MODEL", "MODEL_ENV", "ClipEncoder", "ModelUnavailableError", "reference_image_embedding",
+           "resolve_model"]
 
 DEFAULT_MODEL = "openai/clip-vit-base-patch32"
-MODEL_ENV = "IMAGESEARCH_MODEL"
 
-# Image processors whose preprocess is resize -> centre-crop -> rescale -> normalise (any backend).
-_REPLICABLE_PROCESSORS = {"CLIPImageProcessor", "ChineseCLIPImageProcessor", "SiglipImageProcessor"}
 # SigLIP was trained on texts padded to the full length; padding changes its embeddings.
 _PAD_TO_MAX_LENGTH = {"siglip", "siglip2"}
 _DTYPES = {"fp32": "fp32", "float32": "fp32", "fp16": "fp16", "float16": "fp16", "half": "fp16",
-           "bf16": "bf16", "bfloat16": "bf16"}
+           "bf16": "bf16", "bfloat16": "bf16", "int8": "int8", "qint8": "int8"}
+DTYPE_CHOICES = ("auto", "fp32", "bf16", "fp16", "int8")
 
 
 def resolve_model(explicit: str | None = None, table_model: str | None = None) -> str:
-    """The model to use: an explicit argument, else $IMAGESEARCH_MODEL, else the model an existing
-    table was built with, else DEFAULT_MODEL."""
-    return explicit or table_model or DEFAULT_MODEL
-
-
-def _unavailable(model_id: str, exc: BaseException) -> ModelUnavailableError:
-    looks_like_path = model_id.startswith((os.sep, ".", "~")) or model_id.count("/") > 1
-    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    if not isinstance(exc, OSError):  # files were found but are not a model we can use
-        msg = (f"Cannot load model '{model_id}' ({reason}); "
-               f"set {MODEL_ENV} to a CLIP, SigLIP or Chinese-CLIP checkpoint (hub id or local directory).")
-    elif os.path.isdir(os.path.expanduser(model_id)):
-        msg = (f"Cannot load model '{model_id}': the directory is not a complete saved model ({reason}); "
-               f"set {MODEL_ENV} to a directory written by save_pretrained (config, weights and processor files).")
-    elif looks_like_path:
-        msg = (f"Cannot load model '{model_id}': the directory does not exist; "
-               f"set {MODEL_ENV} to a local model directory or a Hugging Face hub id.")
-    else:
-        msg = (f"Cannot load model '{model_id}': weights are not in the local cache and there is no internet; "
-               f"download them once (hf download {model_id}) "
-               f"or set {MODEL_ENV} to a local model directory.")
-    return ModelUnavailableError(msg)
-
-
-def _load(model_id: str, loader, **kwargs):
-    try:
-        return loader(model_id, **kwargs)
-    except (OSError, ValueError) as exc:  # hub/offline errors are OSError; bad repo ids are ValueError
-        raise _unavailable(model_id, exc) from exc
+    """The model to use: an explicit argument (the IMAGESEARCH_MODEL setting), else the model an
+    existing table was built with, else DEFAULT_MODEL. Preset names (clip-b32, siglip2-b16, ...) become hub ids."""
+    return hub_id(explicit or table_model or DEFAULT_MODEL)
 
 
 def _features(output):
@@ -68,91 +49,6 @@ def _features(output):
     import torch
 
     return output if isinstance(output, torch.Tensor) else output.pooler_output
-
-
-def _size(size) -> dict:
-    """transformers 5 keeps sizes in a SizeDict, older versions in a dict."""
-    keys = ("shortest_edge", "longest_edge", "height", "width")
-    return {k: (size.get(k) if isinstance(size, dict) else getattr(size, k, None)) for k in keys}
-
-
-@dataclass(frozen=True)
-class _PixelRecipe:
-    """What the checkpoint's image processor does before rescaling, replayed with PIL."""
-
-    resample: int
-    shortest_edge: int | None  # resize so the short side is this, keeping the aspect ratio ...
-    resize_hw: tuple[int, int] | None  # ... or resize to exactly (height, width)
-    crop_hw: tuple[int, int] | None
-
-    @property
-    def out_hw(self) -> tuple[int, int]:
-        return self.crop_hw or self.resize_hw  # type: ignore[return-value]
-
-
-def _pixel_recipe(ip) -> _PixelRecipe | None:
-    """A recipe for image processor `ip`, or None when we cannot reproduce it exactly."""
-    name = type(ip).__name__.removesuffix("Pil").removesuffix("Fast")
-    plain = all(getattr(getattr(type(ip), attr, None), "__module__", "").startswith(
-        ("transformers.image_processing_backends", "transformers.image_processing_utils"))
-        for attr in ("preprocess", "_preprocess"))
-    if not (name in _REPLICABLE_PROCESSORS or plain) or getattr(ip, "do_pad", False):
-        return None
-    try:
-        resample = int(getattr(ip, "resample", 2))  # PIL ints / PILImageResampling; not torchvision modes
-    except (TypeError, ValueError):
-        return None
-    shortest, resize_hw, crop_hw = None, None, None
-    size, crop = _size(getattr(ip, "size", None)), _size(getattr(ip, "crop_size", None))
-    if getattr(ip, "do_resize", True):
-        if size["shortest_edge"] and not size["longest_edge"]:
-            shortest = int(size["shortest_edge"])
-        elif size["height"] and size["width"]:
-            resize_hw = (int(size["height"]), int(size["width"]))
-        else:
-            return None
-    if getattr(ip, "do_center_crop", False):
-        if not (crop["height"] and crop["width"]):
-            return None
-        crop_hw = (int(crop["height"]), int(crop["width"]))
-    if crop_hw is None and resize_hw is None:
-        return None  # output size would vary per image: not batchable
-    return _PixelRecipe(resample, shortest, resize_hw, crop_hw)
-
-
-def _to_rgb(image):
-    """RGB with transparency composited onto white, as transformers' convert_to_rgb does."""
-    from PIL import Image
-
-    if "A" in image.getbands() or image.info.get("transparency") is not None:
-        rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(background, rgba).convert("RGB")
-    return image.convert("RGB")
-
-
-def _prepare_one(image, recipe: _PixelRecipe) -> np.ndarray:
-    image = _to_rgb(image)
-    (width, height), edge = image.size, recipe.shortest_edge
-    new_h, new_w = recipe.resize_hw or (height, width)
-    if edge:  # int() truncates the long side, like the processor
-        new_w, new_h = (edge, int(edge * height / width)) if width <= height else (int(edge * width / height), edge)
-    if (new_w, new_h) != (width, height):
-        image = image.resize((new_w, new_h), resample=recipe.resample)
-    pixels = np.asarray(image)
-    if recipe.crop_hw:
-        pixels = _center_crop(pixels, *recipe.crop_hw)
-    return pixels.transpose(2, 0, 1)
-
-
-def _center_crop(pixels: np.ndarray, crop_h: int, crop_w: int) -> np.ndarray:
-    """transformers' center_crop on HWC: centre crop, zero-padding first when the image is smaller."""
-    pad_h, pad_w = max(crop_h - pixels.shape[0], 0), max(crop_w - pixels.shape[1], 0)
-    if pad_h or pad_w:  # the larger half goes first, as in transformers
-        pixels = np.pad(pixels, ((pad_h - pad_h // 2, pad_h // 2), (pad_w - pad_w // 2, pad_w // 2), (0, 0)))
-    h, w = pixels.shape[:2]
-    top, left = (h - crop_h) // 2, (w - crop_w) // 2
-    return pixels[top:top + crop_h, left:left + crop_w]
 
 
 def _resolve_device(requested: str) -> str:
@@ -166,19 +62,33 @@ def _resolve_device(requested: str) -> str:
     return "mps" if mps is not None and mps.is_available() else "cpu"
 
 
-class ClipEncoder:
-    """CLIP, SigLIP or Chinese-CLIP by hub id or local directory; loads on first use, thread-safe.
+def _quantize_linear_int8(model):
+    """Dynamic int8 of every nn.Linear (weights int8, activations quantised per batch): the
+    transformer's matmuls; LayerNorm, softmax and the patch convolution stay fp32."""
+    import warnings
 
-    `device` "auto" picks cuda, then mps, then cpu. `dtype` "auto" is fp32 on CPU and fp16 on
-    accelerators. bf16 on CPU runs under torch.autocast with fp32 weights: on a ViT-B/32 (2 threads)
-    it is ~3.5x faster than fp32 and keeps LayerNorm/softmax in fp32 (cosine to fp32 0.99999, against
-    0.99995 for a bf16-cast model that was only ~20% faster again).
+    import torch
+
+    with warnings.catch_warnings():  # torch.ao.quantization is deprecated in favour of torchao
+        warnings.simplefilter("ignore")
+        return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+
+
+class ClipEncoder:
+    """CLIP, SigLIP (SigLIP2 fixed-resolution included) or Chinese-CLIP by preset, hub id or local
+    directory; loads on first use, thread-safe (first use from many threads included).
+
+    `device` "auto" picks cuda, then mps, then cpu. `dtype` "auto" is fp16 on accelerators and, on
+    CPU, bf16 where the CPU computes bf16 natively (avx512_bf16 or AMX flags, read at run time) and
+    fp32 elsewhere: emulated bf16 was 7x slower than fp32 on an AVX2-only CPU. bf16 on CPU runs
+    under torch.autocast with fp32 weights (LayerNorm/softmax stay fp32). "int8" (CPU only) is
+    dynamic int8 quantisation of the Linear layers; docs/models.md has measured speed and quality.
     """
 
     def __init__(self, model: str | None = None, device: str = "auto", dtype: str = "auto",
                  batch_size: int = 64):
         if dtype != "auto" and dtype not in _DTYPES:
-            raise BadInputError(f"unknown dtype {dtype!r}: use auto, fp32, fp16 or bf16")
+            raise BadInputError(f"unknown dtype {dtype!r}: use {', '.join(DTYPE_CHOICES)}")
         if batch_size < 1:
             raise BadInputError(f"batch_size must be positive, got {batch_size}")
         self.model_id = resolve_model(model)
@@ -186,10 +96,12 @@ class ClipEncoder:
         self._requested_device, self._requested_dtype = device, dtype
         self._lock = threading.RLock()
         self._device = self._config = self._processor = self._recipe_cache = self._model = None
+        self._identity = None
         self._norm = None  # (scale, shift) tensors on the device
 
     def _lazy(self, attr: str, factory):
-        """Double-checked under the lock, so threads racing on first use build one object."""
+        """Double-checked under the lock, so threads racing on first use build one object. Factories
+        import what they need inside the lock: lazy imports racing across threads can fail."""
         if getattr(self, attr) is None:
             with self._lock:
                 if getattr(self, attr) is None:
@@ -203,20 +115,22 @@ class ClipEncoder:
 
     @property
     def dtype(self) -> str:
-        """Resolved compute dtype: "fp32", "fp16" or "bf16"."""
+        """Resolved compute dtype: "fp32", "fp16", "bf16" or "int8"."""
         on_cpu = self.device.startswith("cpu")
         if self._requested_dtype == "auto":
-            return "fp32" if on_cpu else "fp16"
+            return auto_cpu_dtype() if on_cpu else "fp16"
         name = _DTYPES[self._requested_dtype]
         if on_cpu and name == "fp16":
-            raise BadInputError("fp16 is not supported on CPU; use dtype bf16 or fp32")
+            raise BadInputError("fp16 is not supported on CPU; use dtype bf16, int8 or fp32")
+        if not on_cpu and name == "int8":
+            raise BadInputError("int8 is a CPU option; use dtype fp16 or bf16 on accelerators")
         return name
 
     def _weights_dtype(self):
         import torch
 
         if self.device.startswith("cpu"):
-            return torch.float32  # CPU bf16 is autocast over fp32 weights
+            return torch.float32  # CPU bf16 is autocast over fp32 weights; int8 quantises fp32 weights
         return {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[self.dtype]
 
     def _autocast(self):
@@ -231,27 +145,46 @@ class ClipEncoder:
     # ---- loaded on first use ------------------------------------------------------------------
     @property
     def config(self):
-        from transformers import AutoConfig
+        def build():
+            config = load(self.model_id, import_transformers().AutoConfig.from_pretrained)
+            check_family(self.model_id, config)  # one line for NaFlex or non-CLIP checkpoints
+            return config
 
-        return self._lazy("_config", lambda: _load(self.model_id, AutoConfig.from_pretrained))
+        return self._lazy("_config", build)
+
+    @property
+    def family(self) -> str:
+        """clip, siglip or chinese_clip (from the config; no weights loaded)."""
+        return check_family(self.model_id, self.config)
+
+    @property
+    def identity(self) -> dict:
+        """What identifies the model whatever path it was loaded from (see encoding/identity.py);
+        tables record it so the same model under another path is accepted."""
+        from pipeline.encoding.identity import model_identity
+
+        config = self.config
+        return self._lazy("_identity", lambda: {**model_identity(self.model_id, config), "dim": self.dim})
 
     @property
     def processor(self):
-        import transformers
+        def build():
+            module = import_transformers()
+            # The PIL backend is what prepare_images replays; torchvision's resize differs slightly.
+            kw = {"backend": "pil"} if int(module.__version__.split(".")[0]) >= 5 else {"use_fast": False}
+            return load(self.model_id, module.AutoProcessor.from_pretrained, **kw)
 
-        # The PIL backend is what prepare_images replays; torchvision's resize differs slightly.
-        kw = {"backend": "pil"} if int(transformers.__version__.split(".")[0]) >= 5 else {"use_fast": False}
-        return self._lazy("_processor", lambda: _load(self.model_id, transformers.AutoProcessor.from_pretrained, **kw))
+        return self._lazy("_processor", build)
 
     @property
     def model(self):
-        from transformers import AutoModel
+        def build():
+            self.config  # noqa: B018 (refuses unsupported families before reading weights)
+            model = load(self.model_id, import_transformers().AutoModel.from_pretrained, dtype=self._weights_dtype())
+            model = model.to(self.device).eval()
+            return _quantize_linear_int8(model) if self.dtype == "int8" else model
 
-        def load():
-            model = _load(self.model_id, AutoModel.from_pretrained, dtype=self._weights_dtype())
-            return model.to(self.device).eval()
-
-        return self._lazy("_model", load)
+        return self._lazy("_model", build)
 
     @property
     def is_loaded(self) -> bool:
@@ -277,8 +210,8 @@ class ClipEncoder:
         return getattr(self.processor, "tokenizer", self.processor)
 
     @property
-    def _recipe(self) -> _PixelRecipe | None:
-        return self._lazy("_recipe_cache", lambda: (_pixel_recipe(self._image_processor),))[0]
+    def _recipe(self) -> PixelRecipe | None:
+        return self._lazy("_recipe_cache", lambda: (pixel_recipe(self._image_processor),))[0]
 
     # ---- images -------------------------------------------------------------------------------
     def prepare_images(self, images: list) -> np.ndarray:
@@ -294,7 +227,7 @@ class ClipEncoder:
             return np.asarray(pixels, dtype=np.float32)
         out = np.empty((len(images), 3, *recipe.out_hw), dtype=np.uint8)
         for i, image in enumerate(images):
-            out[i] = _prepare_one(image, recipe)
+            out[i] = prepare_one(image, recipe)
         return out
 
     def _normaliser(self):

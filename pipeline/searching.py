@@ -277,7 +277,7 @@ def run_search(
         model = encoder() if encoder is not None else None
         if model is None:
             raise QueryError("text and image terms need a model")
-        library.check_model(model.model_id, model.dim)
+        library.check_model(model.model_id, model.dim, model.identity)
     encoding = time.perf_counter()
     try:
         page = search(library, model, request)

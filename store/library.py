@@ -20,7 +20,9 @@ from store.errors import (
 from store.filters import check_filter_text, sql_string
 from store.health import raise_if_corrupt
 from store.redact import redact_uri
-from store.schema import METADATA_COLUMNS, PHOTO_COLUMNS, image_schema, rows_to_table, schema_model
+from store.schema import (
+    METADATA_COLUMNS, PHOTO_COLUMNS, image_schema, rows_to_table, same_model, schema_identity, schema_model,
+)
 from store.vector_cache import DEFAULT_BUDGET_MB, VectorCache
 
 DEFAULT_DB = "./data/lancedb"
@@ -169,8 +171,9 @@ class ImageLibrary:
         self._table_uses += 1  # any use may be a write: the next search asks LanceDB for the version
         return self._open()
 
-    def ensure(self, model_id: str, dim: int) -> None:
-        """Create the table for this model, or check that the existing one was made by it."""
+    def ensure(self, model_id: str, dim: int, identity: Mapping[str, Any] | None = None) -> None:
+        """Create the table for this model, or check that the existing one was made by it.
+        `identity` (from the encoder) is recorded, so the same model under another path matches."""
         self._check_writable()
         table = self._open(missing_ok=True)
         if table is None:
@@ -179,19 +182,21 @@ class ImageLibrary:
                     os.makedirs(self.db_uri, exist_ok=True)
                     self._db = self._connect()
                 self._table = self._db.create_table(
-                    self.table_name, schema=image_schema(dim, model_id), exist_ok=True
+                    self.table_name, schema=image_schema(dim, model_id, identity), exist_ok=True
                 )
-        self.check_model(model_id, dim)
+        self.check_model(model_id, dim, identity)
         from store.upgrade import add_missing_columns
 
         add_missing_columns(self)  # an older table gains the new (empty) columns on its first write
 
-    def check_model(self, model_id: str, dim: int | None = None) -> None:
+    def check_model(self, model_id: str, dim: int | None = None, identity: Mapping[str, Any] | None = None) -> None:
         table_model, table_dim = self.model_info()
-        if table_model != model_id or (dim is not None and table_dim != dim):
+        recorded = schema_identity(self.table.schema)
+        if not same_model(table_model, recorded, model_id, identity) or (dim is not None and table_dim != dim):
+            detail = " (same name, different weights)" if table_model == model_id else ""
             raise ModelMismatchError(
                 f"table '{self.table_name}' holds vectors from model '{table_model}' (dim {table_dim}), "
-                f"not '{model_id}'" + (f" (dim {dim})" if dim is not None else "")
+                f"not '{model_id}'" + (f" (dim {dim})" if dim is not None else "") + detail
                 + ": use --model " + str(table_model) + " or another --table"
             )
 

@@ -1,7 +1,9 @@
 """The Arrow schema of one library row: one image, its metadata, its thumbnail and its vector.
 
 The model id and the vector dimension live in the schema metadata so a table always knows
-which model produced its vectors (mixing two models' vectors would make every score wrong).
+which model produced its vectors (mixing two models' vectors would make every score wrong). Newer
+tables also record the model's identity, a dict the encoder computes (name, architecture and a
+fingerprint of config and weights), so the same model under another path is recognised.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ SCHEMA_VERSION = 2
 MODEL_KEY = b"imagesearch.model"
 DIM_KEY = b"imagesearch.dim"
 SCHEMA_VERSION_KEY = b"imagesearch.schema_version"
+IDENTITY_KEY = b"imagesearch.model_identity"
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 # `id` is the table's (unenforced) primary key. Lance only detects two writers merge-inserting the
@@ -57,7 +60,7 @@ METADATA_COLUMNS = [
 ]
 
 
-def image_schema(dim: int, model_id: str) -> pa.Schema:
+def image_schema(dim: int, model_id: str, identity: Mapping[str, Any] | None = None) -> pa.Schema:
     fields = [
         pa.field("id", pa.string(), nullable=False, metadata=PRIMARY_KEY_METADATA),  # sha256 of the bytes
         pa.field("uri", pa.string()),
@@ -80,6 +83,8 @@ def image_schema(dim: int, model_id: str) -> pa.Schema:
         DIM_KEY: str(dim).encode(),
         SCHEMA_VERSION_KEY: str(SCHEMA_VERSION).encode(),
     }
+    if identity:
+        metadata[IDENTITY_KEY] = json.dumps(dict(identity), sort_keys=True, default=str).encode()
     return pa.schema(fields, metadata=metadata)
 
 
@@ -89,6 +94,27 @@ def schema_model(schema: pa.Schema) -> tuple[str | None, int | None]:
     model = meta.get(MODEL_KEY)
     dim = meta.get(DIM_KEY)
     return (model.decode() if model else None, int(dim) if dim else None)
+
+
+def schema_identity(schema: pa.Schema) -> dict | None:
+    """The model identity recorded in a table's schema metadata (None for tables made before it)."""
+    raw = (schema.metadata or {}).get(IDENTITY_KEY)
+    try:
+        return json.loads(raw) if raw else None
+    except ValueError:
+        return None
+
+
+def same_model(recorded_id: str | None, recorded_identity: Mapping[str, Any] | None,
+               model_id: str, identity: Mapping[str, Any] | None) -> bool:
+    """Whether the model described by (model_id, identity) made a table's vectors. With a
+    fingerprint on both sides, the fingerprints decide (any path to the same weights matches; new
+    weights under the old path do not); otherwise, as tables without an identity always did, the ids."""
+    recorded_fp = (recorded_identity or {}).get("fingerprint")
+    given_fp = (identity or {}).get("fingerprint")
+    if recorded_fp and given_fp:
+        return recorded_fp == given_fp
+    return recorded_id == model_id
 
 
 def normalise(vectors: np.ndarray) -> np.ndarray:

@@ -44,7 +44,7 @@ def _cosines(a, b):
 
 @pytest.fixture(scope="module")
 def encoder(tiny_clip_dir):
-    return ClipEncoder(tiny_clip_dir, device="cpu", batch_size=3)
+    return ClipEncoder(tiny_clip_dir, device="cpu", dtype="fp32", batch_size=3)
 
 
 def test_importing_the_module_pulls_in_neither_ray_lancedb_nor_torch():
@@ -161,7 +161,7 @@ def test_model_loads_once_when_threads_race_for_it(tiny_clip_dir):
     assert len(seen) == 4 and all(m is seen[0] for m in seen)
 
 
-def test_forced_cpu_device_and_default_fp32(encoder):
+def test_forced_cpu_device_and_fp32(encoder):
     encoder.encode_texts(TEXTS[:1])
     assert encoder.device == "cpu" and encoder.dtype == "fp32"
     assert next(encoder.model.parameters()).device.type == "cpu"
@@ -183,7 +183,7 @@ def test_bf16_on_cpu_stays_close_to_fp32(encoder, tiny_clip_dir):
 
 
 def test_release_drops_the_weights_and_the_next_call_reloads(tiny_clip_dir):
-    enc = ClipEncoder(tiny_clip_dir, device="cpu")
+    enc = ClipEncoder(tiny_clip_dir, device="cpu", dtype="fp32")
     before = enc.encode_texts(TEXTS[:2])
     enc.release()
     assert not enc.is_loaded
@@ -199,3 +199,66 @@ def test_half_precision_on_gpu_stays_close_to_fp32(encoder, tiny_clip_dir, dtype
     assert _cosines(gpu.encode_images(images), encoder.encode_images(images)).min() >= 0.99
     assert _cosines(gpu.encode_texts(TEXTS), encoder.encode_texts(TEXTS)).min() >= 0.99
     assert ClipEncoder(tiny_clip_dir).device == "cuda" and ClipEncoder(tiny_clip_dir).dtype == "fp16"
+
+
+def test_eight_threads_on_a_fresh_encoder_in_a_cold_process_all_succeed(tiny_clip_dir):
+    """First use from many threads at once: imports and loading happen under one lock (a fresh
+    interpreter, so transformers is not imported yet, as in a server's first requests)."""
+    code = f"""
+import threading, numpy as np
+from pipeline.encoder import ClipEncoder
+enc = ClipEncoder({tiny_clip_dir!r}, device="cpu", dtype="fp32")
+start, results, errors = threading.Barrier(8), [None] * 8, []
+def work(i):
+    start.wait()
+    try:
+        results[i] = enc.encode_texts(["a cat on a sofa"])
+    except Exception as exc:
+        errors.append(repr(exc))
+threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+[t.start() for t in threads]; [t.join() for t in threads]
+assert not errors, errors
+assert all(np.allclose(r, results[0]) for r in results)
+print("ok")
+"""
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-2000:]
+
+
+def test_auto_dtype_on_cpu_takes_bf16_only_where_it_is_native_and_measured_faster():
+    from pipeline.encoding.cpu import auto_cpu_dtype, bf16_is_faster, cpu_flags
+
+    assert auto_cpu_dtype(frozenset({"avx2", "avx512_bf16"}), bf16_faster=True) == "bf16"
+    assert auto_cpu_dtype(frozenset({"avx2", "amx_bf16"}), bf16_faster=True) == "bf16"
+    # Native flags but slower when timed (measured on a 2-core Xeon with avx512_bf16: 0.65x fp32).
+    assert auto_cpu_dtype(frozenset({"avx2", "avx512_bf16"}), bf16_faster=False) == "fp32"
+    assert auto_cpu_dtype(frozenset({"avx2", "fma"}), bf16_faster=True) == "fp32"  # emulated bf16 is 7x slower
+    assert ClipEncoder("unused", device="cpu").dtype == auto_cpu_dtype(cpu_flags())
+    assert bf16_is_faster() is bf16_is_faster()  # timed once per process, then remembered
+
+
+def test_int8_on_cpu_stays_close_to_fp32_and_is_refused_on_accelerators(encoder, tiny_clip_dir):
+    int8 = ClipEncoder(tiny_clip_dir, device="cpu", dtype="int8")
+    images = _images()
+    assert int8.dtype == "int8"
+    assert _cosines(int8.encode_images(images), encoder.encode_images(images)).min() >= 0.98
+    with pytest.raises(ValueError, match="CPU option"):
+        _ = ClipEncoder("unused", device="cuda", dtype="int8").dtype
+
+
+def test_a_draft_decoded_jpeg_gives_the_vector_of_its_full_decode(encoder, tmp_path):
+    """Indexing decodes JPEGs with DCT scaling (a speed hint); the vectors must not notice. (Scaling
+    right down to the 32 px input gave 0.996 here; twice the input side >= 0.9998 on these random
+    textures with random weights, >= 0.99993 on benchmarks/quality_bench.py's trained model.)"""
+    from pipeline.images import read_image_file
+
+    rng = np.random.default_rng(3)
+    paths = []
+    for i, size in enumerate([(300, 300), (200, 150), (640, 480), (1000, 700)]):
+        texture = rng.integers(0, 256, (size[1] // 6, size[0] // 6, 3), dtype=np.uint8)
+        path = tmp_path / f"t{i}.jpg"
+        Image.fromarray(texture).resize(size, Image.BILINEAR).save(path, "JPEG", quality=90)
+        paths.append(path)
+    drafted = encoder.encode_images([read_image_file(p, draft_size=encoder.image_size).image for p in paths])
+    full = encoder.encode_images([Image.open(p) for p in paths])
+    assert _cosines(drafted, full).min() >= 0.9995

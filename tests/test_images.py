@@ -259,7 +259,7 @@ def test_draft_size_decodes_a_smaller_jpeg_but_reports_the_original_size():
     result = decode_image(data, "big.jpg", draft_size=224)
 
     assert result.ok and (result.width, result.height) == (2000, 1000)
-    assert result.image.size == (500, 250)  # DCT scaling by 4: shorter side still >= 224
+    assert result.image.size == (1000, 500)  # DCT scaling by 2: shorter side still >= 2 x 224
     assert Image.open(io.BytesIO(result.thumbnail)).size == (256, 128)
 
 
@@ -268,7 +268,7 @@ def test_draft_size_with_exif_rotation_reports_the_rotated_original_size():
     exif[0x0112] = 6
     result = decode_image(encode(gradient_rgb(2000, 1000), "JPEG", exif=exif), "r.jpg", draft_size=224)
 
-    assert (result.width, result.height) == (1000, 2000) and result.image.size == (250, 500)
+    assert (result.width, result.height) == (1000, 2000) and result.image.size == (500, 1000)
 
 
 def test_draft_size_is_ignored_for_formats_without_dct_scaling():

@@ -115,7 +115,7 @@ def search_similar(index: int) -> None:
             st.session_state[f"{KEY}similar"] = (index, [])
             return
         encoder = get_encoder()
-        library.check_model(encoder.model_id, encoder.dim)
+        library.check_model(encoder.model_id, encoder.dim, encoder.identity)
         vector = encoder.encode_images([image.image])[0]
         hits = library.search(vector, k=8, with_thumbnail=True)
     except (LibraryError, ModelUnavailableError, ValueError) as error:

@@ -9,11 +9,12 @@ from pipeline.commands.common import UsageError, open_library, print_json
 
 
 def register(sub, common) -> None:
-    from pipeline.duplicates import DEFAULT_NEIGHBOURS, DEFAULT_THRESHOLD
+    from pipeline.duplicates import DEFAULT_NEIGHBOURS
 
     p = sub.add_parser("duplicates", parents=[common], help="list groups of near-duplicate images")
-    p.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
-                   help=f"cosine similarity at or above which two images are near-duplicates (default {DEFAULT_THRESHOLD})")
+    p.add_argument("--threshold", type=float, default=None,
+                   help="cosine similarity at or above which two images are near-duplicates "
+                        "(default: per model family, 0.95 for CLIP, 0.94 for SigLIP; see docs/models.md)")
     p.add_argument("--neighbours", type=int, default=DEFAULT_NEIGHBOURS,
                    help=f"nearest images checked per image on indexed tables (default {DEFAULT_NEIGHBOURS})")
     p.add_argument("--method", choices=["auto", "exact", "index"], default="auto",
@@ -23,13 +24,16 @@ def register(sub, common) -> None:
 
 
 def run_duplicates(args: argparse.Namespace) -> int:
-    from pipeline.duplicates import find_duplicate_groups
+    from pipeline.duplicates import default_threshold, find_duplicate_groups
 
+    library = open_library(args)
+    if args.threshold is None:
+        args.threshold = default_threshold(library)
     if not 0 < args.threshold <= 1:
         raise UsageError("--threshold must be in (0, 1]")
     if args.neighbours < 1:
         raise UsageError("--neighbours must be at least 1")
-    groups = find_duplicate_groups(open_library(args), threshold=args.threshold,
+    groups = find_duplicate_groups(library, threshold=args.threshold,
                                    neighbours=args.neighbours, method=args.method)
     if args.json:
         print_json({"threshold": args.threshold, "groups": [g.to_dict() for g in groups],

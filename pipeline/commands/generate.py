@@ -59,7 +59,7 @@ def run_generate(args: argparse.Namespace) -> int:
         media_dir = args.settings.media_dir()
         encoder = make_encoder(args, library)
         if library.exists():
-            library.check_model(encoder.model_id, encoder.dim)
+            library.check_model(encoder.model_id, encoder.dim, encoder.identity)
     generator.check_available()
     images = _generate_with_progress(generator, params)
     os.makedirs(args.out, exist_ok=True)

@@ -33,8 +33,9 @@ def register(sub, common) -> None:
     p.add_argument("--ray-address", default=None, help="join this Ray cluster (env RAY_ADDRESS; default: start a local Ray)")
     p.add_argument("--update", action="store_true", help="re-index files whose size or mtime changed (default: leave them)")
     p.add_argument("--prune", action="store_true", help="remove rows under the given folders/prefixes whose files are gone")
-    p.add_argument("--dtype", default="auto", choices=("auto", "fp32", "bf16", "fp16"),
-                   help="encoder precision (default auto: fp16 on GPUs, fp32 on CPUs; bf16 is ~3x faster on CPUs with avx512_bf16)")
+    p.add_argument("--dtype", default="auto", choices=("auto", "fp32", "bf16", "fp16", "int8"),
+                   help="encoder precision (default auto: fp16 on GPUs; on CPUs bf16 where the CPU has avx512_bf16/AMX, "
+                        "else fp32; int8: CPU only, see docs/models.md)")
     p.add_argument("--encode-batch-size", type=int, default=None, help="images per encoder batch (default: 256 on GPU, 64 on CPU)")
     p.add_argument("--num-encoders", type=int, default=None, help="encoder actors (default: one per GPU, else one per 4 CPUs)")
     p.add_argument("--commit-every", type=int, default=None, help="rows per table commit in the Ray job (default 4096)")

@@ -133,7 +133,7 @@ def page_offset(offset: int | None, page: int | None, k: int) -> int:
 def load_encoder(args: argparse.Namespace, library):
     encoder = make_encoder(args, library)
     encoder.model  # noqa: B018 - load before any clock starts: "results in N ms" is the query alone
-    library.check_model(encoder.model_id, encoder.dim)
+    library.check_model(encoder.model_id, encoder.dim, encoder.identity)
     return encoder
 
 

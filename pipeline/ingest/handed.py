@@ -81,7 +81,7 @@ def ingest_files(
     Rows are written in one commit at the end, so the new images are searchable as soon as this
     returns. `progress(done, total)` is called after each decoded file and once after the write."""
     limits = limits or DecodeLimits()
-    library.ensure(encoder.model_id, encoder.dim)
+    library.ensure(encoder.model_id, encoder.dim, encoder.identity)
     total = len(files)
     items = [Item(uri=safe_name(f.name), name=safe_name(f.name), data=f.data, description=f.description,
                   tags=tuple(f.tags), attributes=f.attributes) for f in files]

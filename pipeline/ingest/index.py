@@ -92,7 +92,7 @@ def index(
     if options.description or options.tags:
         listing.sources = [replace(s, description=options.description or s.description,
                                    tags=tuple(options.tags) or s.tags) for s in listing.sources]
-    library.ensure(encoder.model_id, encoder.dim)
+    library.ensure(encoder.model_id, encoder.dim, encoder.identity)
     # Fingerprints after the listing: a file that arrived meanwhile is in the table, not pruned.
     plan = plan_index(listing, library.fingerprints(), update=options.update, prune=options.prune)
     report = IndexReport(seen=plan.seen, skipped=plan.unchanged + plan.duplicates + len(plan.stale),
