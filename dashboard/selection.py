@@ -103,7 +103,7 @@ def _confirm_delete(library, selection: Selection, on_deleted) -> None:
     st.caption("The original files are kept; the deletion can be undone.")
     yes, no = st.columns(2)
     if yes.button(f"Delete {len(ids):,} images", key=f"{k}_confirm_yes", type="primary", icon=":material/delete:"):
-        version = library.table.version
+        version = library.version
         count = widgets.attempt(library.delete, ids=ids)
         state[f"{k}_confirm_delete"] = False
         if count is not None:

@@ -165,7 +165,7 @@ def _delete(library, row: dict, on_deleted) -> None:
         st.warning("Delete this image from the library? (The original file is kept.)")
         yes, no = st.columns(2)
         if yes.button("Yes, delete", key="viewer_confirm_yes", type="primary"):
-            version = library.table.version
+            version = library.version
             if widgets.attempt(library.delete, ids=[row["id"]]) is not None:
                 state.pop("viewer_confirm_delete", None)
                 on_deleted(row, version)

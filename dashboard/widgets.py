@@ -8,7 +8,7 @@ import os
 import streamlit as st
 
 from dashboard.photo_widgets import photo_filter_inputs
-from pipeline.commands.common import human_bytes
+from pipeline.formatting import human_bytes
 from pipeline.formats import FORMAT_NAMES
 from store import ImageLibrary, InvalidFilterError, LibraryError, TableNotFoundError
 from store.errors import one_line
@@ -135,7 +135,7 @@ def attempt(write, *args, **kwargs):
 
 def folder_options(library: ImageLibrary) -> dict[str, int]:
     """Source folders and their image counts, recomputed only when the table version changes."""
-    return _folder_counts(library.db_uri, library.table_name, library.table.version)
+    return _folder_counts(library.db_uri, library.table_name, library.version)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)

@@ -167,6 +167,15 @@ class ImageLibrary:
             return self._table
 
     @property
+    def version(self) -> int:
+        """The table's current version (what an undo or a restore refers to)."""
+        return int(self._open().version)
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self._open().schema.names)
+
+    @property
     def table(self):
         self._table_uses += 1  # any use may be a write: the next search asks LanceDB for the version
         return self._open()

@@ -250,3 +250,15 @@ def test_without_the_model_a_banner_says_how_to_fix_it_and_the_rest_still_works(
     assert not at.exception and {m.label: m.value for m in at.metric}["Images"] == str(PHOTOS)
     at.switch_page("app_pages/upload.py").run()
     assert "needs the model" in texts(at.error)
+
+
+def test_a_picture_the_generate_page_hands_over_is_searched_on_the_search_page(env):
+    """'Search similar' on the Generate page stores the picture under search_image_bytes and switches
+    pages: the Search page must search with it (it used to be stored under a key nothing read)."""
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["search_image_bytes"] = jpeg_bytes(3)
+    at.run()
+    assert not at.exception, at.exception
+    assert at.session_state["search_label"] == "the generated picture"
+    assert at.session_state["search_results"]  # ranked by the handed-over picture
+    assert "search_image_bytes" not in at.session_state  # used once, not on every later search

@@ -47,7 +47,7 @@ st.markdown(f"**{len(groups)}** group{'s' if len(groups) != 1 else ''} · **{ext
 
 def keep_only(group: list[str], keep: str) -> None:
     others = [i for i in group if i != keep]
-    version = library.table.version
+    version = library.version
     count = widgets.attempt(library.delete, ids=others)
     if count is not None:
         state.duplicates_message = (f"Kept one, deleted {count} (undo from Library → History, version {version}).")

@@ -115,7 +115,7 @@ with tab_gallery:
     matching = library.count(gallery_where) if gallery_where else stats["rows"]
     controls_row = st.columns([2, 1, 1, 1.2])
     order = controls_row[0].selectbox("Sort by", [c for c in ("indexed_at", "taken_at", "file_name", "file_size", "width",
-                                                          "format") if c in library.table.schema.names],
+                                                          "format") if c in library.columns],
                                       key="library_order")
     descending = controls_row[1].toggle("Descending", value=True, key="library_desc")
     pages = max(1, -(-matching // PAGE_SIZE))
@@ -165,7 +165,7 @@ with tab_maintenance:
                 sure = st.checkbox(f"I want to delete these {matching} images", key="library_filter_sure")
                 if st.button(f"Delete {matching} images", key="library_filter_delete", disabled=not sure,
                              type="primary", icon=":material/delete:"):
-                    version = library.table.version
+                    version = library.version
                     gone = widgets.attempt(library.delete_returning_ids, where=where)  # undo brings back exactly these
                     if gone is not None:
                         deleted(len(gone), version, "by filter", ids=gone)
@@ -179,7 +179,7 @@ with tab_maintenance:
         typed = st.text_input(f"Type the table name ({library.table_name}) to confirm", key="library_clear_confirm")
         if st.button("Clear library", key="library_clear", disabled=typed != library.table_name,
                      icon=":material/delete_forever:"):
-            version = library.table.version
+            version = library.version
             count = widgets.attempt(library.clear)
             if count is not None:
                 deleted(count, version, "cleared the library", where="true")

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from pipeline.errors import BadInputError
+from pipeline.formatting import human_bytes  # noqa: F401 - the commands' import
 from store import ImageLibrary
 
 
@@ -42,11 +43,3 @@ def json_default(value: Any) -> Any:
 def print_json(document: Any) -> None:
     json.dump(document, sys.stdout, default=json_default, indent=2)
     sys.stdout.write("\n")
-
-
-def human_bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(n) < 1024 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n} B"
