@@ -39,7 +39,8 @@ def update_rows(library, ids: Sequence[str], description: str | None = None, add
     `tags` replaces the list; `add_tags`/`remove_tags` edit it. Rows that would not change are left
     alone, and when none changes no version is written.
     """
-    from store.library import _retry_on_conflict, id_filter
+    from store.commits import retry_on_conflict
+    from store.library import id_filter
 
     library._check_writable()
     ids = list(dict.fromkeys(ids))
@@ -58,5 +59,5 @@ def update_rows(library, ids: Sequence[str], description: str | None = None, add
     if not changed:
         return 0
     data = pa.Table.from_pylist(changed, schema=table.schema)
-    _retry_on_conflict(lambda: table.merge_insert("id").when_matched_update_all().execute(data))
+    retry_on_conflict(lambda: table.merge_insert("id").when_matched_update_all().execute(data))
     return len(changed)

@@ -215,7 +215,7 @@ def optimize(
     trained_on = int(getattr(table.index_stats(existing.name), "num_indexed_rows", 0) or 0) if existing else 0
     fragments_before = len(table.to_lance().get_fragments())
     versions_before = len(table.list_versions())
-    bytes_before = library._disk_bytes()
+    bytes_before = library.disk_bytes()
     with warnings.catch_warnings():  # a zero retention was asked for: lancedb's warning is noise
         warnings.filterwarnings("ignore", message=r".*cleanup_older_than=0")
         table.optimize(cleanup_older_than=retention)  # compact, prune, fold new rows into indexes
@@ -245,7 +245,7 @@ def optimize(
         rows=rows, vector_index=action, plan=asdict(plan) if plan else None, scalar_indexes=scalars, text_indexes=texts,
         fragments_before=fragments_before, fragments_after=fragments_after,
         removed_versions=max(0, versions_before + 1 - versions_after),
-        bytes_removed=max(0, bytes_before - library._disk_bytes()),
+        bytes_removed=max(0, bytes_before - library.disk_bytes()),
         seconds=round(time.perf_counter() - started, 3),
     )
 

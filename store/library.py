@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from store.errors import (
-    InvalidFilterError, LibraryError, ModelMismatchError, ReadOnlyError, StorageFullError,
+    InvalidFilterError, LibraryError, ModelMismatchError, ReadOnlyError,
     TableNotFoundError, is_rust_panic, one_line,
 )
+from store.commits import raise_if_unreachable, retry_on_conflict
 from store.filters import check_filter_text, sql_string
 from store.health import raise_if_corrupt
 from store.redact import redact_uri
@@ -39,47 +38,6 @@ T = TypeVar("T")
 class AddResult:
     inserted: int
     skipped: int  # ids already in the table (or repeated within the batch)
-
-
-_UNREACHABLE = ("connection refused", "connect error", "dns error", "timed out", "failed to connect",
-                "failed to resolve region")
-
-
-def _raise_if_unreachable(db_uri: str, error: Exception) -> None:
-    """Object-store connection failures arrive as pages of Rust debug output: say it in one line."""
-    text = str(error).lower()
-    if any(sign in text for sign in _UNREACHABLE):
-        reasons = ("connection refused", "dns error", "timed out", "failed to resolve region")
-        reason = next((s for s in reasons if s in text), "connection failed")
-        if reason == "failed to resolve region":
-            reason = "cannot find the bucket's region (set AWS_REGION, or the bucket does not exist)"
-        raise LibraryError(
-            f"cannot reach the database at {redact_uri(db_uri)}: {reason} "
-            "(check the URI, AWS_ENDPOINT_URL and the network)"
-        ) from None
-
-
-def _is_retryable_conflict(error: Exception) -> bool:
-    text = str(error).lower()
-    return "conflict" in text or "retryable" in text or "concurrent" in text
-
-
-def _retry_on_conflict(operation: Callable[[], T], attempts: int = 8) -> T:
-    """Concurrent writers (dashboard users, a bulk job) can race on a commit: retry with backoff.
-    A full disk becomes a StorageFullError; the table stays at its last committed version."""
-    for attempt in range(attempts):
-        try:
-            return operation()
-        except Exception as error:  # lancedb raises plain RuntimeError/OSError for conflicts
-            if "no space left on device" in str(error).lower():
-                raise StorageFullError(
-                    "no space left on device: nothing was written, the table is still at its last "
-                    "good version; free some space and run the same command again"
-                ) from None
-            if attempt == attempts - 1 or not _is_retryable_conflict(error):
-                raise
-            time.sleep(min(0.05 * 2**attempt, 1.0))
-    raise AssertionError("unreachable")
 
 
 def id_filter(ids: Iterable[str]) -> str:
@@ -128,7 +86,7 @@ class ImageLibrary:
                 storage_options=self.storage_options or None,
             )
         except (ValueError, OSError, RuntimeError) as error:
-            _raise_if_unreachable(self.db_uri, error)
+            raise_if_unreachable(self.db_uri, error)
             raise
 
     def __repr__(self) -> str:
@@ -154,7 +112,7 @@ class ImageLibrary:
                         raise FileNotFoundError(f"{self.db_uri} does not exist")
                     self._table = self._db.open_table(self.table_name)
                 except (ValueError, FileNotFoundError, OSError, RuntimeError) as error:
-                    _raise_if_unreachable(self.db_uri, error)
+                    raise_if_unreachable(self.db_uri, error)
                     text = str(error).lower()
                     if "not found" not in text and "does not exist" not in text:
                         raise
@@ -233,7 +191,7 @@ class ImageLibrary:
         if data.num_rows == 0:
             return AddResult(0, 0)
         unique = _first_of_each_id(data)
-        result = _retry_on_conflict(
+        result = retry_on_conflict(
             lambda: table.merge_insert("id").when_not_matched_insert_all().execute(unique)
         )
         inserted = int(result.num_inserted_rows)
@@ -261,7 +219,7 @@ class ImageLibrary:
             gone += [i for i in matched["id"].to_pylist() if i not in present]
         for start in range(0, len(gone), DELETE_CHUNK):
             chunk = id_filter(gone[start:start + DELETE_CHUNK])
-            self._guarded(lambda: _retry_on_conflict(lambda: self.table.delete(chunk)))
+            self._guarded(lambda: retry_on_conflict(lambda: self.table.delete(chunk)))
         return gone
 
     def update(self, ids: Iterable[str], description: str | None = None, add_tags: Iterable[str] = (),
@@ -275,34 +233,27 @@ class ImageLibrary:
     def clear(self) -> int:
         self._check_writable()
         before = self.count()
-        _retry_on_conflict(lambda: self.table.delete("true"))
+        retry_on_conflict(lambda: self.table.delete("true"))
         return before
 
     def undelete(self, version: int, ids: Iterable[str] | None = None, where: str | None = None) -> int:
         """Bring back the rows that matched `ids`/`where` at `version` and are gone now; every other
         change since (another user's uploads, a running job) stays. Returns how many came back."""
-        self._check_writable()
-        clauses = ([id_filter(list(ids))] if ids else []) + ([f"({where})"] if where else [])
-        if not clauses:  # nothing was deleted: bring back nothing (not every missing row)
-            return 0
-        if where:
-            check_filter_text(where)
-        old = self.table.to_lance().checkout_version(version)
-        rows = old.to_table(filter=" OR ".join(clauses) if clauses else None)
-        if rows.num_rows == 0:
-            return 0
-        for field in self.table.schema:  # a version from before a schema upgrade lacks the new columns
-            if field.name not in rows.schema.names:
-                rows = rows.append_column(field, pa.nulls(rows.num_rows, field.type))
-        return self.add(rows.select(self.table.schema.names).cast(self.table.schema)).inserted
+        from store.history import undelete
+
+        return undelete(self, version, ids, where)
 
     def restore(self, version: int) -> None:
         """Make `version` the latest again (a new version: undo that can itself be undone)."""
-        self._check_writable()
-        known = {v["version"] for v in self.versions()}
-        if version not in known:
-            raise LibraryError(f"version {version} does not exist (have {min(known)}..{max(known)})")
-        _retry_on_conflict(lambda: self.table.restore(version))
+        from store.history import restore
+
+        restore(self, version)
+
+    def versions(self) -> list[dict]:
+        """Every table version, oldest first, with its row count and time."""
+        from store.history import version_rows
+
+        return version_rows(self)
 
     # --- reading ------------------------------------------------------------------------------
 
@@ -382,27 +333,13 @@ class ImageLibrary:
         one list of result dicts per query, in order, each as `search` returns it."""
         from store.search_paths import search_many
 
-        queries = self._checked_queries(vectors, k)
+        from store.search_paths import checked_queries
+
+        queries = checked_queries(self, vectors, k)
         if where:
             self.validate_filter(where)
         return self._guarded(lambda: search_many(self, self.vector_cache, queries, k, where, min_score,
                                                  with_thumbnail, with_vector, exclude_ids))
-
-    def _checked_queries(self, vectors, k: int) -> np.ndarray:
-        if not 1 <= k <= MAX_K:
-            raise LibraryError(f"k must be between 1 and {MAX_K:,}")
-        if self._dim is None:  # fixed for the table's life (its model is), so read once
-            self._dim = self._open().schema.field("vector").type.list_size
-        dim = self._dim
-        queries = np.asarray(vectors, dtype=np.float32)
-        queries = queries.reshape(-1, queries.shape[-1]) if queries.ndim else queries.reshape(1, -1)
-        if queries.shape[-1] != dim:
-            raise LibraryError(f"query vector has {queries.shape[-1]} values, table expects {dim}")
-        if not np.all(np.isfinite(queries)):
-            raise LibraryError("the query vector contains NaN or infinity: nothing is near it")
-        if not np.all(np.any(queries, axis=1)):
-            raise LibraryError("the query vector is all zeros: it has no direction to compare by cosine")
-        return queries
 
     def search_plan(self):
         """The vector index's search settings (probes, refine factor), or None on exact search.
@@ -481,65 +418,16 @@ class ImageLibrary:
             )
         }
 
-    def versions(self) -> list[dict]:
-        """Every table version, oldest first, with its row count and time."""
-        dataset = self.table.to_lance()
-        result = []
-        for entry in self.table.list_versions():
-            version = entry["version"]
-            try:
-                rows = dataset.checkout_version(version).count_rows()
-            except Exception:  # cleaned-up versions cannot be opened any more
-                rows = None
-            result.append({"version": version, "timestamp": entry.get("timestamp"), "rows": rows})
-        return result
-
     def stats(self) -> dict:
-        from store.insights import photo_summary
+        """Rows, bytes, formats, versions, size on disk, indexes, photo counts and the search path."""
+        from store.library_stats import library_stats
 
-        table = self.table
-        model, dim = schema_model(table.schema)
-        data = self._guarded(lambda: table.to_lance().to_table(columns=["format", "file_size"]))
-        formats = {}
-        if data.num_rows:
-            counts = data["format"].fill_null("unknown").value_counts()
-            formats = {item["values"].as_py(): item["counts"].as_py() for item in counts}
-        total = pc.sum(data["file_size"]).as_py() if data.num_rows else 0
-        return {
-            "db": self.shown_uri,
-            "table": self.table_name,
-            "model": model,
-            "dim": dim,
-            "rows": data.num_rows,
-            "total_bytes": int(total or 0),
-            "formats": dict(sorted(formats.items(), key=lambda kv: -kv[1])),
-            "version": int(table.version),
-            "versions": len(table.list_versions()),
-            "disk_bytes": self._disk_bytes(),
-            "indices": [_index_name(i) for i in table.list_indices()],
-            **photo_summary(self),  # with_taken_at, with_location, top_cameras
-            **self._search_stats(),
-        }
+        return library_stats(self)
 
-    def _search_stats(self) -> dict:
-        from store.search_paths import predicted_path
+    def disk_bytes(self) -> int:
+        from store.library_stats import disk_bytes
 
-        cache = self.vector_cache.state()
-        return {"search_path": predicted_path(self, self.vector_cache), "last_search_path": self.last_search_path,
-                "vector_cache": cache, "vector_cache_bytes": cache["bytes"]}
-
-    def _disk_bytes(self) -> int:
-        path = os.path.join(self.db_uri, f"{self.table_name}.lance")
-        if "://" in self.db_uri or not os.path.isdir(path):
-            return int(self.table.stats().get("total_bytes", 0))
-        total = 0
-        for root, _dirs, files in os.walk(path):
-            for name in files:
-                try:
-                    total += os.path.getsize(os.path.join(root, name))
-                except OSError:
-                    pass  # a concurrent cleanup removed it
-        return total
+        return disk_bytes(self)
 
 
 def _columns(table, with_thumbnail: bool, with_vector: bool) -> list[str]:
@@ -559,7 +447,3 @@ def _first_of_each_id(data: pa.Table) -> pa.Table:
     seen: set[str] = set()
     keep = [not (i in seen or seen.add(i)) for i in ids]
     return data.filter(pa.array(keep))
-
-
-def _index_name(index: Any) -> str:
-    return getattr(index, "name", None) or str(index)

@@ -264,3 +264,25 @@ def cached_snapshot(library: "ImageLibrary") -> "Snapshot | None":
     if not library.vector_cache.fits(state.rows, state.dim):
         return None
     return library.vector_cache.snapshot(library._open, state.version)
+
+
+def checked_queries(library: "ImageLibrary", vectors, k: int) -> np.ndarray:
+    """The query vectors as an (n, dim) float32 array, or a one-line LibraryError saying what is wrong."""
+    from store.library import MAX_K
+
+    if not 1 <= k <= MAX_K:
+        raise LibraryError(f"k must be between 1 and {MAX_K:,}")
+    if library._dim is None:  # fixed for the table's life (its model is), so read once
+        library._dim = library._open().schema.field("vector").type.list_size
+    dim = library._dim
+    queries = np.asarray(vectors, dtype=np.float32)
+    queries = queries.reshape(-1, queries.shape[-1]) if queries.ndim else queries.reshape(1, -1)
+    if queries.shape[-1] != dim:
+        raise LibraryError(f"query vector has {queries.shape[-1]} values, table expects {dim}")
+    if not np.all(np.isfinite(queries)):
+        raise LibraryError("the query vector contains NaN or infinity: nothing is near it")
+    if not np.all(np.any(queries, axis=1)):
+        raise LibraryError("the query vector is all zeros: it has no direction to compare by cosine")
+    return queries
+
+

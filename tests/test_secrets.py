@@ -51,7 +51,7 @@ def test_a_bucket_whose_region_cannot_be_found_is_the_one_line_unreachable_error
     """The text LanceDB raises offline for `stats --db s3://bkt/lib` with no region (captured; the
     test sends no traffic beyond loopback)."""
     from store import LibraryError
-    from store.library import _raise_if_unreachable
+    from store.commits import raise_if_unreachable as _raise_if_unreachable
     error = RuntimeError("lance error: LanceError(IO): Generic S3 error: Failed to resolve region for bucket "
                          "'bkt', /root/.cargo/registry/src/lance-io-13.0.0/src/object_store/providers/aws.rs:319:13")
     with pytest.raises(LibraryError) as caught:
