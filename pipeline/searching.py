@@ -215,11 +215,13 @@ class SearchOutcome:
     encode_s: float  # time spent encoding the query terms (0 for a vector or ids only)
 
 
-def resolve_id(library: "ImageLibrary", prefix: str, option: str = "--like") -> str:
+def resolve_id(library: "ImageLibrary", prefix: str, option: str | None = None) -> str:
     """A full image id from an id or a unique prefix of at least 6 hex characters (`option` names
     where it was given, for the message)."""
     if not re.fullmatch(r"[0-9a-fA-F]{6,64}", prefix or ""):
-        raise QueryError(f"{option} takes an image id (hex, at least 6 characters), got {prefix!r}")
+        wants = f"{option} takes an image id (hex, at least 6 characters)" if option else \
+            "an image id is hex, at least 6 characters"
+        raise QueryError(f"{wants}, got {prefix!r}")
     found = library.query(where=f"starts_with(id, '{prefix.lower()}')", select=["id"], limit=2)["id"].to_pylist()
     if not found:
         raise UnknownImageError(f"no image with id {prefix} in the library")

@@ -125,7 +125,17 @@ def run_search(page, text: str, expected_images: int, timeout_ms: int = 30_000) 
     """Type a query, press Search, wait until that query's results grid is drawn with its thumbnails."""
     page.get_by_label("Describe what you are looking for").fill(text)
     # The tiny random model's scores spread far wider than CLIP's: the relevance cutoff would hide most.
-    if page.get_by_role("checkbox", name="Hide weak matches").is_checked():
+    # The switch lives in the folded "Filters and options": unfold, switch off, fold again (the grid
+    # must stay where a person would see it).
+    cutoff = page.get_by_role("checkbox", name="Hide weak matches")
+    if not cutoff.is_visible():
+        options = page.get_by_text("Filters and options", exact=True)
+        options.click()
+        cutoff.wait_for(state="visible")
+        if cutoff.is_checked():
+            page.get_by_text("Hide weak matches", exact=True).click()
+        options.click()
+    elif cutoff.is_checked():
         page.get_by_text("Hide weak matches", exact=True).click()
     page.get_by_test_id("stBaseButton-primaryFormSubmit").click()
     page.get_by_text(f'results for "{text}"').wait_for(timeout=timeout_ms)

@@ -45,7 +45,7 @@ def test_a_url_with_query_parameters_reproduces_the_search(served, browser):
     page.wait_for_function(SETTLED_JS, arg=2)
     # Photos 0, 2, 4, 6 are tagged "even"; sample_images alternates JPEG (even) and PNG: all four are
     # JPEG, k = 3 shows three, each labelled as found by its words.
-    sync_api.expect(page.get_by_role("button", name="Open")).to_have_count(3)
+    sync_api.expect(page.get_by_role("button", name="View")).to_have_count(3)
     sync_api.expect(page.locator(".stMarkdownBadge", has_text="words")).to_have_count(3)
     assert page.get_by_label("Describe what you are looking for").input_value() == "even"
     page.close()
@@ -64,7 +64,7 @@ def test_searching_puts_the_query_in_the_url_and_that_url_runs_it_again(served, 
     again.goto(url)
     again.get_by_text('results for "sample"').wait_for()
     again.wait_for_function(SETTLED_JS, arg=min(PHOTOS, 20))
-    sync_api.expect(again.get_by_role("button", name="Open")).to_have_count(PHOTOS)
+    sync_api.expect(again.get_by_role("button", name="View")).to_have_count(PHOTOS)
     shown = [b.inner_text() for b in again.get_by_test_id("stMarkdownContainer").all()]
     assert [t for t in shown if "·" in t and " ms" not in t] == [t for t in first if "·" in t and " ms" not in t]
     page.close()

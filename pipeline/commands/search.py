@@ -112,7 +112,7 @@ def collect_terms(args: argparse.Namespace, library) -> list[tuple[str, str, flo
     terms = parse_expression(args.expression) if args.expression else []
     terms += [("text", *split_term(t)) for t in args.text]
     terms += [("image", *split_term(i)) for i in args.image]
-    terms += [("id", resolve_id(library, value), weight) for value, weight in map(split_term, args.like)]
+    terms += [("id", resolve_id(library, value, option="--like"), weight) for value, weight in map(split_term, args.like)]
     if not terms:
         raise UsageError("give a query: --text, --image, --like or an expression like \"beach - people\"")
     return terms
