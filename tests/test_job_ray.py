@@ -157,7 +157,9 @@ def test_s3_sources_and_s3_database_through_moto(tmp_path, tiny_clip_dir, ray_se
         assert {f["stage"] for f in report["failures"]} == {"read", "decode"}
         assert report["error_report"].startswith("s3://pics/db/images.errors/")
         assert s3.list_objects_v2(Bucket="pics", Prefix="db/images.errors/")["KeyCount"] == 1
-        library = ImageLibrary("s3://pics/db")
+        from pipeline.settings import Settings
+
+        library = Settings.load(db="s3://pics/db").open_library()  # the credentials come from the settings
         assert library.count() == 5 and library.get(content_id(photos[0].read_bytes()))["uri"] == f"s3://pics/in/{photos[0].name}"
         code, report, _ = index(capsys, "s3://pics/in/", "--db", "s3://pics/db", "--model", tiny_clip_dir, "--runner", "ray")
         assert (report["indexed"], report["skipped"]) == (0, 5)  # unchanged objects: not read again
