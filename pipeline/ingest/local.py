@@ -31,12 +31,26 @@ def run_local(
     after_encode: AfterEncode | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> None:
-    """Push every item through load -> drop_known -> encode -> (after_encode) -> writer."""
+    """Push every item through load -> drop_known -> encode -> (after_encode) -> writer.
+
+    The next batch is read and decoded on the pool while the current one is encoded, so decoding
+    costs little wall time (at most two batches of model inputs are held)."""
+    batches = chunks(items, batch_size)
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-        for batch in chunks(items, batch_size):
-            for _ in pool.map(lambda item: load(item, encoder, limits, s3_options), batch):
+
+        def start(batch: list[Item] | None):
+            if batch is None:
+                return None
+            return batch, [pool.submit(load, item, encoder, limits, s3_options) for item in batch]
+
+        pending = start(next(batches, None))
+        while pending is not None:
+            batch, loading = pending
+            for future in loading:
+                future.result()
                 if progress:
                     progress(1)  # one image read and decoded
+            pending = start(next(batches, None))  # decode ahead while this batch encodes
             drop_known(batch, known_among)
             encode(batch, encoder)
             if after_encode:
