@@ -61,7 +61,6 @@ class ImageLibrary:
         self.db_uri = db or DEFAULT_DB
         self.table_name = table
         self.storage_options = dict(storage_options or {})
-        self._consistency = read_consistency_interval
         self._table = None
         self._lock = threading.Lock()
         self._table_uses = 0
@@ -82,7 +81,7 @@ class ImageLibrary:
         try:
             return lancedb.connect(
                 self.db_uri,
-                read_consistency_interval=self._consistency,
+                read_consistency_interval=self.read_consistency_interval,
                 storage_options=self.storage_options or None,
             )
         except (ValueError, OSError, RuntimeError) as error:
