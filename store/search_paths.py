@@ -32,17 +32,21 @@ log = logging.getLogger(__name__)
 PATH_CACHE, PATH_IVF, PATH_EXACT = "cache", "lancedb-ivf", "lancedb-exact"
 STREAM_SECONDS_PER_FLOAT = 2e-10
 MULTIPLY_SECONDS_PER_FLOAT = 4e-11  # per query in the batch
+STREAM_SECONDS_PER_INT8 = 3e-11  # store/scans.py Int8Scan, 100,000 x 512 rows: 1.5 ms a query
+MULTIPLY_SECONDS_PER_INT8 = 7e-12
 IVF_SECONDS_PER_QUERY = 4e-3
 SCORE_BLOCK_BYTES = 64 << 20  # queries x rows scores held at once
 DENSE_SELECTION = 0.5  # above this share of rows, score them all and pick, rather than gather
 
 
-def product_seconds(rows: int, dim: int, queries: int) -> float:
+def product_seconds(rows: int, dim: int, queries: int, int8: bool = False) -> float:
+    if int8:
+        return rows * dim * (STREAM_SECONDS_PER_INT8 + queries * MULTIPLY_SECONDS_PER_INT8)
     return rows * dim * (STREAM_SECONDS_PER_FLOAT + queries * MULTIPLY_SECONDS_PER_FLOAT)
 
 
-def product_beats_index(rows: int, dim: int, queries: int) -> bool:
-    return product_seconds(rows, dim, queries) <= queries * IVF_SECONDS_PER_QUERY
+def product_beats_index(rows: int, dim: int, queries: int, int8: bool = False) -> bool:
+    return product_seconds(rows, dim, queries, int8) <= queries * IVF_SECONDS_PER_QUERY
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,12 @@ def _plan(library: "ImageLibrary", version: int):
     return cached[1]
 
 
+def will_scan_int8(rows: int) -> bool:
+    from store.scans import INT8_MIN_ROWS, int8_available
+
+    return rows >= INT8_MIN_ROWS and int8_available()
+
+
 def route(library: "ImageLibrary", cache: "VectorCache", state: TableState, queries: int,
           where: str | None) -> Route:
     plan = _plan(library, state.version)
@@ -102,7 +112,8 @@ def route(library: "ImageLibrary", cache: "VectorCache", state: TableState, quer
         return Route(lancedb, "vector cache off")
     if not cache.fits(state.rows, state.dim):
         return Route(lancedb, f"{state.rows} rows exceed the vector cache budget")
-    if plan is not None and not where and not product_beats_index(state.rows, state.dim, queries):
+    int8 = will_scan_int8(state.rows)
+    if plan is not None and not where and not product_beats_index(state.rows, state.dim, queries, int8):
         return Route(PATH_IVF, f"{state.rows} rows: the index is faster for {queries} query(ies)")
     if queries == 1 and cache.current() is None and not cache.wanted:
         # Loading costs ~100x one LanceDB query: a one-off search (the CLI's) should not pay it, so
@@ -115,9 +126,13 @@ def route(library: "ImageLibrary", cache: "VectorCache", state: TableState, quer
         return Route(lancedb, "the table grew past the vector cache budget")
     positions = snapshot.select(where) if where else None
     scanned = snapshot.rows if positions is None else len(positions)
-    if plan is not None and not product_beats_index(scanned, state.dim, queries):
+    gathered = _gathers(positions, snapshot.rows)
+    scan_kind = "float32" if gathered else snapshot.scan_now().kind
+    int8 = scan_kind != "float32"
+    if plan is not None and not product_beats_index(scanned, state.dim, queries, int8):
         return Route(PATH_IVF, f"{scanned} rows to scan: the index is faster for {queries} query(ies)")
     reason = f"{scanned} of {snapshot.rows} rows" if where else f"{snapshot.rows} rows"
+    reason += f", {scan_kind} scan"
     return Route(PATH_CACHE, reason, snapshot, positions)
 
 
@@ -125,7 +140,8 @@ def predicted_path(library: "ImageLibrary", cache: "VectorCache") -> str:
     """The path an unfiltered single query would take now (for stats), without loading anything."""
     state = table_state(library)
     plan = _plan(library, state.version)
-    if cache.fits(state.rows, state.dim) and (plan is None or product_beats_index(state.rows, state.dim, 1)):
+    if cache.fits(state.rows, state.dim) and (
+            plan is None or product_beats_index(state.rows, state.dim, 1, will_scan_int8(state.rows))):
         return PATH_CACHE
     return PATH_IVF if plan is not None else PATH_EXACT
 
@@ -192,25 +208,30 @@ def product_search(snapshot: "Snapshot", queries: np.ndarray, k: int, positions:
                    min_score: float | None, with_thumbnail: bool, with_vector: bool,
                    exclude_ids: Sequence[str], where: str | None = None) -> list[list[dict]]:
     """Exact top-k by cosine for each query: one product per block of queries over the (selected) rows."""
+    from store.scans import FloatScan
+
     norms = np.sqrt(np.einsum("ij,ij->i", queries, queries))[:, None]
-    queries = queries / np.maximum(norms, 1e-12)  # LanceDB's cosine normalises the query too
-    vectors, rows = snapshot.vectors, positions
-    if positions is not None and len(positions) <= DENSE_SELECTION * snapshot.rows:
-        vectors, rows = snapshot.subset(where, positions), None  # the few selected rows, gathered once
+    queries = np.ascontiguousarray(queries / np.maximum(norms, 1e-12))  # LanceDB's cosine normalises it too
+    scan, keep, scanned = snapshot.scan_now(), positions, snapshot.rows
+    if _gathers(positions, snapshot.rows):
+        scan, keep = FloatScan(snapshot.subset(where, positions)), None  # the few selected rows, gathered once
+        scanned = len(positions)
     excluded = set(exclude_ids)
     want = k + len(excluded)  # the excluded rows can take at most that many places
-    block = max(1, SCORE_BLOCK_BYTES // max(4 * len(vectors), 1))
+    block = max(1, SCORE_BLOCK_BYTES // max(4 * scanned, 1))
     results = []
     for start in range(0, len(queries), block):
-        batch = queries[start:start + block]
-        # (queries, rows), each query's scores contiguous; one query is a matrix-vector product.
-        scores = (vectors @ batch[0])[None, :] if len(batch) == 1 else batch @ vectors.T
-        for s in scores:
-            if rows is not None:
-                s = s[rows]
-            picked = _top(s, want, snapshot, positions)
-            results.append(_rows(snapshot, picked, s, positions, k, excluded, min_score, with_thumbnail, with_vector))
+        for found, scores in scan.candidates(queries[start:start + block], want, keep):
+            # `found` indexes the selected rows (None: all of them); `at` maps scores to snapshot rows.
+            at = found if positions is None else (positions if found is None else positions[found])
+            picked = _top(scores, want, snapshot, at)
+            results.append(_rows(snapshot, picked, scores, at, k, excluded, min_score, with_thumbnail, with_vector))
     return results
+
+
+def _gathers(positions: np.ndarray | None, rows: int) -> bool:
+    """A selection of at most DENSE_SELECTION of the rows is gathered and scanned in float32."""
+    return positions is not None and len(positions) <= DENSE_SELECTION * rows
 
 
 def _top(scores: np.ndarray, want: int, snapshot: "Snapshot", positions: np.ndarray | None) -> np.ndarray:
@@ -232,7 +253,7 @@ def _top(scores: np.ndarray, want: int, snapshot: "Snapshot", positions: np.ndar
 
 def _rows(snapshot, picked, scores, positions, k, excluded, min_score, with_thumbnail, with_vector) -> list[dict]:
     where = picked if positions is None else positions[picked]
-    records = snapshot.meta.take(where).to_pylist()
+    records = snapshot.rows_at(where)
     kept = []
     for record, index, position in zip(records, picked, where):
         if record["id"] in excluded:

@@ -28,6 +28,10 @@ log = logging.getLogger(__name__)
 DEFAULT_BUDGET_MB = 1024
 SELECTIONS_KEPT = 32  # filters remembered per snapshot: a user refining one search repeats its filter
 _GUESS_META_BYTES = 256  # per row, before the first load measures it
+# Up to this many rows the metadata is also kept as Python dicts: turning 10 Arrow rows into dicts
+# costs ~0.4 ms (27 columns), more than the whole product over 10,000 rows; the dicts cost ~1.5 KB a row.
+RECORD_ROWS = 25_000
+_GUESS_RECORD_BYTES = 1536
 
 
 def _fragment_key(fragment) -> tuple:
@@ -49,13 +53,21 @@ class Snapshot:
     meta: pa.Table  # the metadata columns, row i <-> vectors[i] <-> dataset offset i
     row_ids: np.ndarray  # Lance _rowid per row
     spans: dict  # fragment key -> (start, stop) in the arrays, for the next incremental load
+    records: list | None = None  # meta as Python dicts, for small tables (see RECORD_ROWS)
+    records_bytes: int = 0
     _sorted_ids: np.ndarray = field(default=None, repr=False)
     _order: np.ndarray | None = field(default=None, repr=False)
     _selections: OrderedDict = field(default_factory=OrderedDict, repr=False)
     _subsets: dict = field(default_factory=dict, repr=False)  # where -> gathered vectors
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _float_scan: object = field(default=None, repr=False)
+    _int8_scan: object = field(default=None, repr=False)
+    _int8_builder: threading.Thread | None = field(default=None, repr=False)
 
     def __post_init__(self):
+        from store.scans import FloatScan
+
+        self._float_scan = FloatScan(self.vectors)
         if len(self.row_ids) and np.any(self.row_ids[1:] < self.row_ids[:-1]):
             self._order = np.argsort(self.row_ids, kind="stable")
             self._sorted_ids = self.row_ids[self._order]
@@ -66,6 +78,40 @@ class Snapshot:
     def rows(self) -> int:
         return len(self.vectors)
 
+    def scan_now(self):
+        """The fastest scan built so far (store/scans.py). Int8 codes take ~10 us a row to build (1 s
+        for 100,000 rows), too long to make a search wait after every upload, so they are built in a
+        background thread on first use and the float32 scan answers until they are ready."""
+        if self._int8_scan is not None:
+            return self._int8_scan
+        from store.scans import INT8_MIN_ROWS, int8_available
+
+        if self.rows >= INT8_MIN_ROWS and self._int8_builder is None and int8_available():
+            with self._lock:
+                if self._int8_builder is None:
+                    self._int8_builder = threading.Thread(target=self._build_int8, name="int8-scan", daemon=True)
+                    self._int8_builder.start()
+        return self._int8_scan or self._float_scan
+
+    def wait_for_scan(self):
+        """The fastest scan, waiting for a background build (benchmarks and tests measure the warm cache)."""
+        self.scan_now()
+        builder = self._int8_builder
+        if builder is not None:
+            builder.join()
+        return self.scan_now()
+
+    def _build_int8(self) -> None:
+        from store.scans import Int8Scan
+
+        started = time.perf_counter()
+        try:
+            self._int8_scan = Int8Scan(self.vectors)
+        except (RuntimeError, MemoryError) as error:  # the float32 scan keeps answering, exactly
+            log.warning("int8 search scan not built (%s): searching in float32", one_line(error))
+            return
+        log.debug("int8 scan of %d rows built in %.0f ms", self.rows, (time.perf_counter() - started) * 1000)
+
     @property
     def dim(self) -> int:
         return self.vectors.shape[1]
@@ -73,7 +119,15 @@ class Snapshot:
     @property
     def nbytes(self) -> int:
         subsets = sum(b.nbytes for b in list(self._subsets.values()))
-        return int(self.vectors.nbytes + self.meta.nbytes + self.row_ids.nbytes + subsets)
+        return int(self.vectors.nbytes + self.meta.nbytes + self.row_ids.nbytes + subsets
+                   + (self._int8_scan.extra_bytes if self._int8_scan is not None else 0)
+                   + self.records_bytes)
+
+    def rows_at(self, positions: np.ndarray) -> list[dict]:
+        """The metadata of these rows as fresh dicts (callers add to them)."""
+        if self.records is not None:
+            return [self.records[p].copy() for p in positions.tolist()]
+        return self.meta.take(positions).to_pylist()
 
     def select(self, where: str) -> np.ndarray:
         """Positions (sorted) of the rows `where` selects, asked of LanceDB at this version."""
@@ -142,7 +196,10 @@ class VectorCache:
         return self.enabled and self.estimate(rows, dim) <= self.budget_bytes
 
     def estimate(self, rows: int, dim: int) -> int:
-        return rows * (dim * 4 + 8 + self._meta_bytes_per_row)
+        from store.scans import int8_bytes
+
+        records = _GUESS_RECORD_BYTES * rows if rows <= RECORD_ROWS else 0
+        return rows * (dim * 4 + 8 + self._meta_bytes_per_row) + int8_bytes(rows, dim) + records
 
     def state(self) -> dict:
         snap = self._snapshot
@@ -161,6 +218,7 @@ class VectorCache:
             "version": snap.version if snap is not None else None,
             "needed_bytes": self._over_budget[1] if self._over_budget and snap is None else None,
             "loads": self.loads, "last_reread_rows": self.last_reread,
+            "scan": (snap._int8_scan or snap._float_scan).kind if snap is not None else None,
         }
 
     def current(self) -> Snapshot | None:
@@ -193,21 +251,27 @@ class VectorCache:
             return self._refuse(version, self.estimate(rows, dim))
         columns = [c for c in self.columns if c in dataset.schema.names]
         old_spans = previous.spans if previous is not None else {}
+        with_records = rows <= RECORD_ROWS
         pieces, spans, start, reread = [], {}, 0, 0
         for fragment in dataset.get_fragments():
             key = _fragment_key(fragment)
             if key in old_spans:
                 a, b = old_spans[key]
-                piece = (previous.vectors[a:b], previous.meta.slice(a, b - a), previous.row_ids[a:b])
+                meta = previous.meta.slice(a, b - a)
+                records = previous.records[a:b] if previous.records is not None else None
+                piece = (previous.vectors[a:b], meta, previous.row_ids[a:b], records)
             else:
                 data = fragment.to_table(columns=columns + ["vector"], with_row_id=True)
                 flat = data["vector"].combine_chunks().flatten().to_numpy(zero_copy_only=False)
                 piece = (_normalised(flat.reshape(data.num_rows, dim)), data.select(columns),
-                         data["_rowid"].to_numpy().astype(np.uint64))
+                         data["_rowid"].to_numpy().astype(np.uint64), None)
                 reread += data.num_rows
+            if with_records and piece[3] is None:
+                piece = piece[:3] + (piece[1].to_pylist(),)
             spans[key] = (start, start + len(piece[0]))
             start += len(piece[0])
             pieces.append(piece)
+        records = [r for p in pieces for r in p[3]] if with_records else None
         if pieces:
             vectors = np.ascontiguousarray(np.concatenate([p[0] for p in pieces]))
             meta = pa.concat_tables([p[1] for p in pieces]).combine_chunks()
@@ -216,11 +280,15 @@ class VectorCache:
             vectors = np.zeros((0, dim), np.float32)
             meta = dataset.schema.empty_table().select(columns)
             row_ids = np.zeros(0, np.uint64)
-        snap = Snapshot(version, dataset, vectors, meta, row_ids, spans)
+        snap = Snapshot(version, dataset, vectors, meta, row_ids, spans, records=records,
+                        records_bytes=_python_bytes(records))
         if snap.rows:
             self._meta_bytes_per_row = max(1, meta.nbytes // snap.rows)
-        if snap.nbytes > self.budget_bytes:
-            return self._refuse(version, snap.nbytes)
+        from store.scans import int8_bytes
+
+        needed = snap.nbytes + int8_bytes(snap.rows, dim)  # the int8 codes come on first search
+        if needed > self.budget_bytes:
+            return self._refuse(version, needed)
         self._snapshot, self._over_budget = snap, None
         self.loads += 1
         self.last_reread = reread
@@ -233,6 +301,18 @@ class VectorCache:
         log.debug("vector cache: version %d needs %.1f MB, over the %.1f MB budget: searching in LanceDB",
                   version, needed / 2**20, self.budget_bytes / 2**20)
         return None
+
+
+def _python_bytes(records: list[dict] | None, sample: int = 64) -> int:
+    """Roughly what the dicts hold: containers and values of a sample, scaled to all rows."""
+    if not records:
+        return 0
+    import sys
+
+    picked = records[:: max(1, len(records) // sample)]
+    per_row = sum(sys.getsizeof(r) + sum(sys.getsizeof(v) for v in r.values() if v is not None)
+                  for r in picked) / len(picked)
+    return int(per_row * len(records))
 
 
 def _normalised(vectors: np.ndarray) -> np.ndarray:

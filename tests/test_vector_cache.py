@@ -163,7 +163,7 @@ def test_a_one_off_search_goes_to_lancedb_and_the_next_loads_the_cache(db, caplo
         first = lib.search(vectors(1)[0], k=3, where="format = 'PNG'")
         assert lib.last_search_path == "lancedb-exact" and "the vector cache loads on the next one" in caplog.text
         same_results(lib.search(vectors(1)[0], k=3, where="format = 'PNG'"), first)
-    assert "path cache (80 of 400 rows)" in caplog.text
+    assert "path cache (80 of 400 rows, float32 scan)" in caplog.text
     batch = ImageLibrary(db, "images")
     batch.search_many(vectors(2), k=3)  # a batch loads the cache at once
     assert batch.last_search_path == "cache"
@@ -173,7 +173,7 @@ def test_stats_and_debug_logs_name_the_path(db, caplog):
     lib = cached(db)
     with caplog.at_level(logging.DEBUG, logger="store.search_paths"):
         lib.search(vectors(1)[0], k=3, where="format = 'PNG'")
-    assert "path cache (80 of 400 rows)" in caplog.text
+    assert "path cache (80 of 400 rows, float32 scan)" in caplog.text
     stats = lib.stats()
     assert stats["search_path"] == "cache" and stats["last_search_path"] == "cache"
     assert stats["vector_cache"]["state"] == "loaded" and stats["vector_cache_bytes"] >= 400 * DIM * 4

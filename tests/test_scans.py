@@ -1,0 +1,98 @@
+"""The int8 scan of the vector cache: its error bound holds, and its results are the float32 scan's
+(same rows, same scores), through the library equal to LanceDB's exact search."""
+
+import numpy as np
+import pytest
+
+import store.scans as scans
+from store import ImageLibrary
+from store.scans import FloatScan, Int8Scan
+
+pytestmark = pytest.mark.skipif(not scans.int8_available(), reason="this torch has no fbgemm int8 product")
+
+DIM = 64
+
+
+def clustered(n, seed=0, clusters=12):
+    """Rows in tight clusters (many near-equal scores: the hard case for a bound) plus exact copies."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(clusters, DIM))
+    v = centres[rng.integers(0, clusters, n)] + 0.05 * rng.normal(size=(n, DIM))
+    copies = min(20, n // 2)
+    v[n - copies:] = v[:copies]  # exact duplicates: equal scores, ordered by id
+    return (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
+
+
+def unit(v):
+    return (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
+
+
+def top(found, scores, want):
+    """Rows (ids = positions) of the `want` best, ties by position, and their scores."""
+    rows = np.arange(len(scores)) if found is None else found
+    order = np.lexsort((rows, -scores))[:want]
+    return rows[order], scores[order]
+
+
+def test_the_error_bound_holds_for_every_row():
+    data = clustered(3000)
+    queries = unit(np.random.default_rng(1).normal(size=(40, DIM)))
+    scan = Int8Scan(data)
+    approx, norms, errors = scan.approximate(queries)
+    exact = queries @ data.T
+    bound = norms[:, None] * scan.row_error + errors[:, None] + scans._SLACK
+    assert np.all(np.abs(approx - exact) <= bound)
+    assert np.abs(approx - exact).max() > 1e-4  # int8 really is approximate: the bound is doing work
+
+
+@pytest.mark.parametrize("want", [1, 10, 57])
+def test_int8_candidates_give_the_float32_top_k(want):
+    data = clustered(4000, seed=2)
+    rng = np.random.default_rng(3)
+    queries = np.concatenate([unit(data[rng.integers(0, 4000, 20)] + 0.01 * rng.normal(size=(20, DIM))),
+                              unit(rng.normal(size=(10, DIM))), data[:3]])  # near rows, anywhere, duplicates
+    keep = np.flatnonzero(np.arange(4000) % 3 != 0)  # a dense selection: scored whole, then picked
+    for selection in (None, keep):
+        floats = list(FloatScan(data).candidates(queries, want, selection))
+        int8s = list(Int8Scan(data).candidates(queries, want, selection))
+        for (f_found, f_scores), (i_found, i_scores) in zip(floats, int8s):
+            f_rows, f_best = top(f_found, f_scores, want)
+            i_rows, i_best = top(i_found, i_scores, want)
+            assert i_found is not None and len(i_found) < len(f_scores)  # it re-scored only a few rows
+            np.testing.assert_allclose(i_best, f_best, atol=1e-6)
+            # Rank by rank the same row, except where two rows' scores differ only in float32
+            # rounding (the two scans sum in different orders): there the float scan's score of the
+            # row int8 chose must equal the float scan's own score at that rank.
+            assert f_found is None  # the float scan scores every kept row
+            np.testing.assert_allclose(f_scores[i_rows], f_best, atol=1e-6)
+            assert np.mean(i_rows == f_rows) > 0.9
+
+
+def test_fewer_rows_than_wanted_returns_them_all():
+    data = clustered(30, seed=4)
+    found, scores = next(Int8Scan(data).candidates(data[:1], 50, None))
+    assert found is None and len(scores) == 30
+    np.testing.assert_allclose(scores, data @ data[0], atol=1e-6)
+
+
+def test_the_library_on_the_int8_scan_equals_lancedb_exact_search(tmp_path, monkeypatch):
+    monkeypatch.setattr(scans, "INT8_MIN_ROWS", 1000)
+    data = clustered(2500, seed=5)
+    path = str(tmp_path / "db")
+    lib = ImageLibrary(path, "images")
+    lib.ensure("test/tiny-model", DIM)
+    lib.add([{"id": f"{i:064x}", "uri": f"/p/{i}.jpg", "format": "PNG" if i % 4 == 0 else "JPEG",
+              "vector": data[i]} for i in range(len(data))])
+    queries = np.concatenate([data[[7, 1250, 2400]], unit(np.random.default_rng(6).normal(size=(3, DIM)))])
+    lib.search(queries[0], k=1)  # the first search goes to LanceDB; the next loads the cache
+    lib.search(queries[0], k=1)
+    snapshot = lib.vector_cache.current()
+    assert snapshot.wait_for_scan().kind == "int8+float32"
+    reference = ImageLibrary(path, "images", vector_cache_mb=0)
+    for where in (None, "format = 'JPEG'"):  # 75 % of rows: scanned whole in int8, then picked
+        got = lib.search_many(queries, k=12, where=where)
+        assert lib.last_search_path == "cache"
+        for mine, theirs in zip(got, reference.search_many(queries, k=12, where=where)):
+            assert [r["id"] for r in mine] == [r["id"] for r in theirs]
+            np.testing.assert_allclose([r["score"] for r in mine], [r["score"] for r in theirs], atol=1e-5)
+    assert lib.stats()["vector_cache"]["scan"] == "int8+float32"
