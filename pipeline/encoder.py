@@ -81,8 +81,9 @@ class ClipEncoder:
     `device` "auto" picks cuda, then mps, then cpu. `dtype` "auto" is fp16 on accelerators and, on
     CPU, bf16 where the CPU computes bf16 natively (avx512_bf16 or AMX flags, read at run time) and
     fp32 elsewhere: emulated bf16 was 7x slower than fp32 on an AVX2-only CPU. bf16 on CPU runs
-    under torch.autocast with fp32 weights (LayerNorm/softmax stay fp32). "int8" (CPU only) is
-    dynamic int8 quantisation of the Linear layers; docs/models.md has measured speed and quality.
+    under torch.autocast with fp32 weights (LayerNorm/softmax stay fp32). "int8" (CPU only) runs
+    the image tower as a quantised ONNX Runtime model (texts stay fp32), or, without onnxruntime,
+    torch's dynamic int8 of the Linear layers; docs/models.md has measured speed and quality.
     """
 
     def __init__(self, model: str | None = None, device: str = "auto", dtype: str = "auto",
@@ -98,6 +99,7 @@ class ClipEncoder:
         self._device = self._config = self._processor = self._recipe_cache = self._model = None
         self._identity = None
         self._norm = None  # (scale, shift) tensors on the device
+        self._tower = None  # int8 on CPU with onnxruntime: the quantised image tower (encoding/onnx_int8.py)
 
     def _lazy(self, attr: str, factory):
         """Double-checked under the lock, so threads racing on first use build one object. Factories
@@ -177,19 +179,47 @@ class ClipEncoder:
         return self._lazy("_processor", build)
 
     @property
+    def int8_backend(self) -> str | None:
+        """For dtype int8: "onnxruntime" (images through the quantised ONNX tower, texts in fp32) where
+        onnx and onnxruntime are installed, else "torch" (dynamic int8 of both towers' Linear layers)."""
+        if self.dtype != "int8":
+            return None
+        from pipeline.encoding import onnx_int8
+
+        return "onnxruntime" if onnx_int8.available() else "torch"
+
+    def _fresh_model(self):
+        self.config  # noqa: B018 (refuses unsupported families before reading weights)
+        return load(self.model_id, import_transformers().AutoModel.from_pretrained, dtype=self._weights_dtype())
+
+    @property
     def model(self):
         def build():
-            self.config  # noqa: B018 (refuses unsupported families before reading weights)
-            model = load(self.model_id, import_transformers().AutoModel.from_pretrained, dtype=self._weights_dtype())
-            model = model.to(self.device).eval()
-            return _quantize_linear_int8(model) if self.dtype == "int8" else model
+            model = self._fresh_model().to(self.device).eval()
+            return _quantize_linear_int8(model) if self.int8_backend == "torch" else model
 
         return self._lazy("_model", build)
 
     @property
+    def tower(self):
+        """The ONNX Runtime int8 image tower, or None where images go through `model`."""
+        if self.int8_backend != "onnxruntime":
+            return None
+
+        def build():
+            import torch
+
+            from pipeline.encoding import onnx_int8
+
+            return onnx_int8.load_tower(self.identity["fingerprint"], self._fresh_model, self.image_size,
+                                        torch.get_num_threads())
+
+        return self._lazy("_tower", build)
+
+    @property
     def is_loaded(self) -> bool:
         """Whether the weights are in memory (dim, image_size and prepare_images never load them)."""
-        return self._model is not None
+        return self._model is not None or self._tower is not None
 
     @property
     def dim(self) -> int:
@@ -268,6 +298,8 @@ class ClipEncoder:
         if pixels.ndim != 4:
             raise ValueError(f"expected pixels of shape (n, 3, H, W), got {pixels.shape}")
 
+        tower = self.tower
+
         def forward(batch):
             import torch
 
@@ -275,6 +307,8 @@ class ClipEncoder:
             if x.dtype == torch.uint8:
                 scale, shift = self._normaliser()
                 x = x.float() * scale - shift
+            if tower is not None:
+                return torch.from_numpy(tower(x.numpy()))
             return self.model.get_image_features(pixel_values=x.to(self._weights_dtype()))
 
         return self._encode(pixels, forward)
@@ -307,7 +341,8 @@ class ClipEncoder:
     def release(self) -> None:
         """Drop the weights (e.g. after indexing); the next encode call loads them again."""
         with self._lock:
-            had_model, self._model, self._norm = self._model is not None, None, None
+            had_model = self._model is not None or self._tower is not None
+            self._model = self._norm = self._tower = None
         if had_model:
             gc.collect()
             import torch

@@ -1,9 +1,12 @@
 import os
+import tempfile
 
 # Two cores here: keep torch from oversubscribing when Ray workers share the machine.
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+# int8 encoders keep their exported ONNX towers here, not in the user's ~/.cache
+os.environ.setdefault("IMAGESEARCH_CACHE_DIR", tempfile.mkdtemp(prefix="imagesearch-test-cache-"))
 
 import pytest
 

@@ -240,10 +240,39 @@ def test_auto_dtype_on_cpu_takes_bf16_only_where_it_is_native_and_measured_faste
 def test_int8_on_cpu_stays_close_to_fp32_and_is_refused_on_accelerators(encoder, tiny_clip_dir):
     int8 = ClipEncoder(tiny_clip_dir, device="cpu", dtype="int8")
     images = _images()
-    assert int8.dtype == "int8"
+    assert int8.dtype == "int8" and int8.int8_backend == "onnxruntime"
     assert _cosines(int8.encode_images(images), encoder.encode_images(images)).min() >= 0.98
+    # Texts stay fp32 under onnxruntime int8: queries lose nothing.
+    np.testing.assert_allclose(int8.encode_texts(["a red square"]), encoder.encode_texts(["a red square"]), atol=1e-6)
     with pytest.raises(ValueError, match="CPU option"):
         _ = ClipEncoder("unused", device="cuda", dtype="int8").dtype
+
+
+def test_the_int8_tower_is_exported_once_then_loaded_from_the_cache(encoder, tiny_clip_dir, tmp_path, monkeypatch):
+    from pipeline.encoding import onnx_int8
+
+    monkeypatch.setenv(onnx_int8.CACHE_ENV, str(tmp_path / "cache"))
+    exports = []
+    real_export = onnx_int8._export
+    monkeypatch.setattr(onnx_int8, "_export", lambda *a: (exports.append(1), real_export(*a)))
+    images = _images()
+    first = ClipEncoder(tiny_clip_dir, device="cpu", dtype="int8").encode_images(images)
+    second_encoder = ClipEncoder(tiny_clip_dir, device="cpu", dtype="int8")
+    second = second_encoder.encode_images(images)
+    assert exports == [1]  # the second encoder read the cached file
+    assert second_encoder.tower.path.parent == tmp_path / "cache" / "onnx"
+    assert [p.name for p in (tmp_path / "cache" / "onnx").iterdir()] == [second_encoder.tower.path.name]
+    np.testing.assert_allclose(first, second, atol=1e-6)
+
+
+def test_without_onnxruntime_int8_is_torch_dynamic_quantisation(encoder, tiny_clip_dir, monkeypatch):
+    from pipeline.encoding import onnx_int8
+
+    monkeypatch.setattr(onnx_int8, "available", lambda: False)
+    int8 = ClipEncoder(tiny_clip_dir, device="cpu", dtype="int8")
+    images = _images()
+    assert int8.int8_backend == "torch" and int8.tower is None
+    assert _cosines(int8.encode_images(images), encoder.encode_images(images)).min() >= 0.98
 
 
 def test_a_draft_decoded_jpeg_gives_the_vector_of_its_full_decode(encoder, tmp_path):
