@@ -219,3 +219,28 @@ def test_own_writes_are_seen_at_once_even_with_a_long_consistency_interval(db):
     assert lib.search(target, k=1)[0]["id"] == f"{7777:064x}"
     lib.delete(ids=[f"{7777:064x}"])
     assert lib.search(target, k=1)[0]["id"] != f"{7777:064x}"
+
+
+def test_a_valid_filter_is_checked_in_lancedb_once_per_table_version(db, monkeypatch):
+    from lancedb.table import LanceTable
+
+    lib = cached(db)
+    checks = []
+    real_search = LanceTable.search
+
+    def counting_search(self, query=None, *args, **kwargs):
+        if query is None:  # validate_filter's probe; vector searches pass a query
+            checks.append(1)
+        return real_search(self, query, *args, **kwargs)
+    monkeypatch.setattr(LanceTable, "search", counting_search)
+    for _ in range(3):
+        lib.search(vectors(1)[0], k=3, where="format = 'PNG'")
+    assert len(checks) == 1
+    with pytest.raises(InvalidFilterError):  # an invalid one is still refused, every time
+        lib.search(vectors(1)[0], k=3, where="no_such_column = 1")
+    with pytest.raises(InvalidFilterError):
+        lib.search(vectors(1)[0], k=3, where="no_such_column = 1")
+    lib.add(rows(5, start=9000, seed=3))  # a new version: checked again, once
+    for _ in range(2):
+        assert len(lib.search(vectors(1)[0], k=3, where="format = 'PNG'")) == 3
+    assert len(checks) == 4
