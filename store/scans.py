@@ -19,7 +19,7 @@ instead of 0.02 ms on 2 cores), and every search process also runs the text enco
 
 from __future__ import annotations
 
-import functools
+import importlib.util
 import logging
 import warnings
 
@@ -44,23 +44,27 @@ def int8_bytes(rows: int, dim: int) -> int:
     return rows * (dim + 4) if rows >= INT8_MIN_ROWS and int8_available() else 0
 
 
-@functools.lru_cache(maxsize=1)
+_int8_broken: str | None = None  # why the int8 product failed in this process, once it has
+
+
 def int8_available() -> bool:
-    """Whether this torch has fbgemm's int8 product (x86 builds; not on every ARM build)."""
+    """Whether the int8 scan is worth planning for: torch is installed and its int8 product has not
+    failed here. Cheap (no torch import: `stats` and path predictions call it); the product itself
+    is tried when the first codes are built (x86 builds have fbgemm; not every ARM build does)."""
+    return _int8_broken is None and importlib.util.find_spec("torch") is not None
+
+
+def build_int8(vectors: np.ndarray) -> "Int8Scan | None":
+    """Int8Scan over `vectors`, or None (logged once per process) where this torch cannot run it."""
+    global _int8_broken
+    if not int8_available():
+        return None
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # torch.ao quantized tensors are deprecated, still shipped
-            Int8Scan(np.eye(2, 8, dtype=np.float32)).approximate(np.eye(1, 8, dtype=np.float32))
-        return True
-    except (RuntimeError, AttributeError, NotImplementedError) as error:
-        log.debug("int8 search scan unavailable: %s", error)
-        return False
-
-
-def build_scan(vectors: np.ndarray) -> "FloatScan | Int8Scan":
-    if len(vectors) >= INT8_MIN_ROWS and int8_available():
         return Int8Scan(vectors)
-    return FloatScan(vectors)
+    except (RuntimeError, AttributeError, NotImplementedError) as error:  # no fbgemm engine, or removed ops
+        _int8_broken = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        log.warning("int8 search scan unavailable (%s): the vector cache scans in float32", _int8_broken)
+        return None
 
 
 class FloatScan:

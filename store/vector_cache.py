@@ -102,15 +102,13 @@ class Snapshot:
         return self.scan_now()
 
     def _build_int8(self) -> None:
-        from store.scans import Int8Scan
+        from store.scans import build_int8
 
         started = time.perf_counter()
-        try:
-            self._int8_scan = Int8Scan(self.vectors)
-        except (RuntimeError, MemoryError) as error:  # the float32 scan keeps answering, exactly
-            log.warning("int8 search scan not built (%s): searching in float32", one_line(error))
-            return
-        log.debug("int8 scan of %d rows built in %.0f ms", self.rows, (time.perf_counter() - started) * 1000)
+        scan = build_int8(self.vectors)  # None where this torch cannot: the float32 scan answers, exactly
+        if scan is not None:
+            self._int8_scan = scan
+            log.debug("int8 scan of %d rows built in %.0f ms", self.rows, (time.perf_counter() - started) * 1000)
 
     @property
     def dim(self) -> int:
