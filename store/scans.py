@@ -19,6 +19,7 @@ instead of 0.02 ms on 2 cores), and every search process also runs the text enco
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import logging
 import warnings
@@ -51,7 +52,12 @@ def int8_available() -> bool:
     """Whether the int8 scan is worth planning for: torch is installed and its int8 product has not
     failed here. Cheap (no torch import: `stats` and path predictions call it); the product itself
     is tried when the first codes are built (x86 builds have fbgemm; not every ARM build does)."""
-    return _int8_broken is None and importlib.util.find_spec("torch") is not None
+    return _int8_broken is None and _torch_installed()
+
+
+@functools.lru_cache(maxsize=1)
+def _torch_installed() -> bool:
+    return importlib.util.find_spec("torch") is not None
 
 
 def build_int8(vectors: np.ndarray) -> "Int8Scan | None":

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
+from store import scans
 from store.errors import LibraryError
-from store.filters import check_filter_text
 
 if TYPE_CHECKING:
     from store.library import ImageLibrary
@@ -100,9 +100,7 @@ def _plan(library: "ImageLibrary", version: int):
 
 
 def will_scan_int8(rows: int) -> bool:
-    from store.scans import INT8_MIN_ROWS, int8_available
-
-    return rows >= INT8_MIN_ROWS and int8_available()
+    return rows >= scans.INT8_MIN_ROWS and scans.int8_available()
 
 
 def route(library: "ImageLibrary", cache: "VectorCache", state: TableState, queries: int,
@@ -147,23 +145,13 @@ def predicted_path(library: "ImageLibrary", cache: "VectorCache") -> str:
     return PATH_IVF if plan is not None else PATH_EXACT
 
 
-def search_many(library: "ImageLibrary", cache: "VectorCache", vectors, k: int, where: str | None,
+def search_many(library: "ImageLibrary", cache: "VectorCache", queries: np.ndarray, k: int, where: str | None,
                 min_score: float | None, with_thumbnail: bool, with_vector: bool,
                 exclude_ids: Sequence[str]) -> list[list[dict]]:
-    if k < 1:
-        raise LibraryError("k must be at least 1")
-    queries = np.asarray(vectors, dtype=np.float32)
-    if queries.ndim == 1:
-        queries = queries.reshape(1, -1)
-    if queries.ndim != 2:
-        raise LibraryError(f"query vectors must be one vector or a list of vectors, got shape {queries.shape}")
+    """`queries` and `where` as ImageLibrary.search_many checked them (checked_queries, validate_filter)."""
     state = table_state(library)
-    if queries.shape[1] != state.dim:
-        raise LibraryError(f"query vector has {queries.shape[1]} values, table expects {state.dim}")
     if not len(queries):
         return []
-    if where:
-        check_filter_text(where)
     chosen = route(library, cache, state, len(queries), where)
     log.debug("search: %d query(ies), k=%d, path %s (%s)%s", len(queries), k, chosen.path, chosen.reason,
               f", where {where!r}" if where else "")
@@ -209,13 +197,11 @@ def product_search(snapshot: "Snapshot", queries: np.ndarray, k: int, positions:
                    min_score: float | None, with_thumbnail: bool, with_vector: bool,
                    exclude_ids: Sequence[str], where: str | None = None) -> list[list[dict]]:
     """Exact top-k by cosine for each query: one product per block of queries over the (selected) rows."""
-    from store.scans import FloatScan
-
     norms = np.sqrt(np.einsum("ij,ij->i", queries, queries))[:, None]
     queries = np.ascontiguousarray(queries / np.maximum(norms, 1e-12))  # LanceDB's cosine normalises it too
     scan, keep, scanned = snapshot.scan_now(), positions, snapshot.rows
     if _gathers(positions, snapshot.rows):
-        scan, keep = FloatScan(snapshot.subset(where, positions)), None  # the few selected rows, gathered once
+        scan, keep = scans.FloatScan(snapshot.subset(where, positions)), None  # the few selected rows, gathered once
         scanned = len(positions)
     excluded = set(exclude_ids)
     want = k + len(excluded)  # the excluded rows can take at most that many places
@@ -254,29 +240,24 @@ def _top(scores: np.ndarray, want: int, snapshot: "Snapshot", positions: np.ndar
 
 def _rows(snapshot, picked, scores, positions, k, excluded, min_score, with_thumbnail, with_vector) -> list[dict]:
     where = picked if positions is None else positions[picked]
-    records = snapshot.rows_at(where)
-    kept = []
-    for record, index, position in zip(records, picked, where):
-        if record["id"] in excluded:
+    out, kept_at, kept_scores = [], [], []
+    for record, index, position in zip(snapshot.rows_at(where), picked.tolist(), where.tolist()):
+        if excluded and record["id"] in excluded:
             continue
         score = float(scores[index])
         if min_score is not None and score < min_score:
             break  # best first: the rest score lower still
-        kept.append((record, score, position))
-        if len(kept) == k:
-            break
-    extra = {}
-    chosen = np.asarray([p for _, _, p in kept], dtype=np.int64)
-    if with_thumbnail:
-        extra["thumbnail"] = snapshot.take_column(chosen, "thumbnail")
-    if with_vector:
-        extra["vector"] = snapshot.take_column(chosen, "vector")
-    out = []
-    for i, (record, score, _) in enumerate(kept):
-        for name, values in extra.items():
-            record[name] = values[i]
-        record["score"] = score
         out.append(record)
+        kept_at.append(position)
+        kept_scores.append(score)
+        if len(out) == k:
+            break
+    for wanted, column in ((with_thumbnail, "thumbnail"), (with_vector, "vector")):
+        if wanted:
+            for record, value in zip(out, snapshot.take_column(np.asarray(kept_at, dtype=np.int64), column)):
+                record[column] = value
+    for record, score in zip(out, kept_scores):
+        record["score"] = score  # last, as on the LanceDB path
     return out
 
 
@@ -301,9 +282,9 @@ def checked_queries(library: "ImageLibrary", vectors, k: int) -> np.ndarray:
     queries = queries.reshape(-1, queries.shape[-1]) if queries.ndim else queries.reshape(1, -1)
     if queries.shape[-1] != dim:
         raise LibraryError(f"query vector has {queries.shape[-1]} values, table expects {dim}")
-    if not np.all(np.isfinite(queries)):
+    if not np.isfinite(queries).all():
         raise LibraryError("the query vector contains NaN or infinity: nothing is near it")
-    if not np.all(np.any(queries, axis=1)):
+    if not queries.any(axis=1).all():
         raise LibraryError("the query vector is all zeros: it has no direction to compare by cosine")
     return queries
 

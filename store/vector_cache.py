@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
+from store import scans
 from store.errors import InvalidFilterError, one_line
 
 log = logging.getLogger(__name__)
@@ -65,9 +66,7 @@ class Snapshot:
     _int8_builder: threading.Thread | None = field(default=None, repr=False)
 
     def __post_init__(self):
-        from store.scans import FloatScan
-
-        self._float_scan = FloatScan(self.vectors)
+        self._float_scan = scans.FloatScan(self.vectors)
         if len(self.row_ids) and np.any(self.row_ids[1:] < self.row_ids[:-1]):
             self._order = np.argsort(self.row_ids, kind="stable")
             self._sorted_ids = self.row_ids[self._order]
@@ -84,9 +83,7 @@ class Snapshot:
         background thread on first use and the float32 scan answers until they are ready."""
         if self._int8_scan is not None:
             return self._int8_scan
-        from store.scans import INT8_MIN_ROWS, int8_available
-
-        if self.rows >= INT8_MIN_ROWS and self._int8_builder is None and int8_available():
+        if self.rows >= scans.INT8_MIN_ROWS and self._int8_builder is None and scans.int8_available():
             with self._lock:
                 if self._int8_builder is None:
                     self._int8_builder = threading.Thread(target=self._build_int8, name="int8-scan", daemon=True)
@@ -102,10 +99,8 @@ class Snapshot:
         return self.scan_now()
 
     def _build_int8(self) -> None:
-        from store.scans import build_int8
-
         started = time.perf_counter()
-        scan = build_int8(self.vectors)  # None where this torch cannot: the float32 scan answers, exactly
+        scan = scans.build_int8(self.vectors)  # None where this torch cannot: the float32 scan answers, exactly
         if scan is not None:
             self._int8_scan = scan
             log.debug("int8 scan of %d rows built in %.0f ms", self.rows, (time.perf_counter() - started) * 1000)
@@ -194,10 +189,8 @@ class VectorCache:
         return self.enabled and self.estimate(rows, dim) <= self.budget_bytes
 
     def estimate(self, rows: int, dim: int) -> int:
-        from store.scans import int8_bytes
-
         records = _GUESS_RECORD_BYTES * rows if rows <= RECORD_ROWS else 0
-        return rows * (dim * 4 + 8 + self._meta_bytes_per_row) + int8_bytes(rows, dim) + records
+        return rows * (dim * 4 + 8 + self._meta_bytes_per_row) + scans.int8_bytes(rows, dim) + records
 
     def state(self) -> dict:
         snap = self._snapshot
@@ -282,9 +275,7 @@ class VectorCache:
                         records_bytes=_python_bytes(records))
         if snap.rows:
             self._meta_bytes_per_row = max(1, meta.nbytes // snap.rows)
-        from store.scans import int8_bytes
-
-        needed = snap.nbytes + int8_bytes(snap.rows, dim)  # the int8 codes come on first search
+        needed = snap.nbytes + scans.int8_bytes(snap.rows, dim)  # the int8 codes come on first search
         if needed > self.budget_bytes:
             return self._refuse(version, needed)
         self._snapshot, self._over_budget = snap, None
