@@ -112,7 +112,7 @@ class Int8Scan(FloatScan):
         self.row_error = float(torch.linalg.vector_norm(self._rows - codes.dequantize(), dim=1).max())
         self.extra_bytes = int(vectors.shape[0] * (vectors.shape[1] + 4))
 
-    def approximate(self, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def approximate(self, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(b, rows) approximate scores, and per query |q^| and |d| for the error bound."""
         torch = _torch()
         top = float(np.abs(queries).max()) or 1.0
