@@ -211,8 +211,9 @@ class ClipEncoder:
 
             from pipeline.encoding import onnx_int8
 
-            return onnx_int8.load_tower(self.identity["fingerprint"], self._fresh_model, self.image_size,
-                                        torch.get_num_threads())
+            recipe = self._recipe  # the export's input shape is what prepare_images produces
+            size = recipe.out_hw if recipe is not None else (self.image_size, self.image_size)
+            return onnx_int8.load_tower(self.identity["fingerprint"], self._fresh_model, size, torch.get_num_threads())
 
         return self._lazy("_tower", build)
 

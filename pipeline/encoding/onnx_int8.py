@@ -61,20 +61,20 @@ class OnnxImageTower:
         return self.session.run(None, {"pixel_values": np.ascontiguousarray(pixels, dtype=np.float32)})[0]
 
 
-def tower_path(fingerprint: str) -> Path:
+def tower_path(fingerprint: str, size: tuple[int, int]) -> Path:
     import onnxruntime
     import torch
 
     versions = f"r{RECIPE}-torch{torch.__version__}-ort{onnxruntime.__version__}".replace("+", "_")
-    return cache_dir() / f"{fingerprint}-{versions}-image-int8.onnx"
+    return cache_dir() / f"{fingerprint}-{size[0]}x{size[1]}-{versions}-image-int8.onnx"
 
 
-def load_tower(fingerprint: str | None, fresh_model, image_size: int, threads: int) -> OnnxImageTower:
+def load_tower(fingerprint: str | None, fresh_model, size: tuple[int, int], threads: int) -> OnnxImageTower:
     """The quantised tower from the cache, or exported now from `fresh_model()` (a torch model not
     used under inference_mode: tensors made there cannot be traced). Without a fingerprint (weights
     not found on disk) nothing is cached: the export goes to a temporary folder."""
     if fingerprint is not None:
-        path = tower_path(fingerprint)
+        path = tower_path(fingerprint, size)
         if path.exists():
             return OnnxImageTower(path, threads)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -85,14 +85,14 @@ def load_tower(fingerprint: str | None, fresh_model, image_size: int, threads: i
     log.info("int8: exporting the image tower to ONNX Runtime once (~10 s for ViT-B/32), kept at %s", path)
     with tempfile.TemporaryDirectory(dir=folder, prefix=".export-") as work:
         fp32 = Path(work) / "tower.onnx"
-        _export(fresh_model, image_size, fp32)
+        _export(fresh_model, size, fp32)
         staged = Path(work) / "tower-int8.onnx"
         _quantise(fp32, staged)
         os.replace(staged, path)  # atomic: encoder actors exporting at once each write a whole file
     return OnnxImageTower(path, threads)
 
 
-def _export(fresh_model, image_size: int, target: Path) -> None:
+def _export(fresh_model, size: tuple[int, int], target: Path) -> None:
     import torch
 
     from pipeline.encoder import _features
@@ -105,7 +105,7 @@ def _export(fresh_model, image_size: int, target: Path) -> None:
         def forward(self, pixel_values):
             return _features(self.inner.get_image_features(pixel_values=pixel_values))
 
-    sample = torch.zeros(2, 3, image_size, image_size)
+    sample = torch.zeros(2, 3, *size)
     # The legacy TorchScript exporter: the torch.export one needs onnxscript and was not measured. Its
     # deprecation and tracer warnings are about the export, not the user's images. inference_mode is
     # switched off because a caller's would make the weights untraceable.
