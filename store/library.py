@@ -365,9 +365,10 @@ class ImageLibrary:
             self._plan_cache = cached
         return cached[1]
 
-    def _vector_query(self, query, k, predicate, with_thumbnail, with_vector, plan) -> pa.Table:
-        builder = self.table.search(query).distance_type("cosine").limit(k)
-        builder = builder.select(_columns(self.table, with_thumbnail, with_vector) + ["_distance"])
+    def _vector_query(self, query, k, predicate, with_thumbnail, with_vector, plan, names) -> pa.Table:
+        """A read: through `_open`, so the next search need not ask for the version again."""
+        builder = self._open().search(query).distance_type("cosine").limit(k)
+        builder = builder.select(_columns(None, with_thumbnail, with_vector, names) + ["_distance"])
         if plan is None:
             builder = builder.bypass_vector_index()
         else:
@@ -440,8 +441,8 @@ class ImageLibrary:
         return disk_bytes(self)
 
 
-def _columns(table, with_thumbnail: bool, with_vector: bool) -> list[str]:
-    names = set(table.schema.names)  # a table from before the photo columns still opens and reads
+def _columns(table, with_thumbnail: bool, with_vector: bool, names=None) -> list[str]:
+    names = set(table.schema.names) if names is None else names  # older tables lack the photo columns
     columns = [c for c in METADATA_COLUMNS if c in names]
     if with_thumbnail:
         columns.append("thumbnail")

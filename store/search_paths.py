@@ -55,6 +55,7 @@ class TableState:
     version: int
     rows: int
     dim: int
+    columns: frozenset  # the schema's column names (an older table lacks the photo columns)
     table_uses: int  # ImageLibrary._table_uses when the version was read
     fresh_until: float  # monotonic time until which the version may be reused
 
@@ -82,7 +83,9 @@ def table_state(library: "ImageLibrary") -> TableState:
     interval = library.read_consistency_interval
     fresh_until = now + interval.total_seconds() if interval else now
     if state is None or state.version != version:
-        state = TableState(version, int(table.count_rows()), table.schema.field("vector").type.list_size, 0, 0.0)
+        schema = table.schema
+        state = TableState(version, int(table.count_rows()), schema.field("vector").type.list_size,
+                           frozenset(schema.names), 0, 0.0)
         _plan(library, version)
     state = replace(state, table_uses=library._table_uses, fresh_until=fresh_until)
     library._search_state = state
@@ -159,14 +162,15 @@ def search_many(library: "ImageLibrary", cache: "VectorCache", queries: np.ndarr
     if chosen.path == PATH_CACHE:
         return product_search(chosen.snapshot, queries, k, chosen.positions, min_score, with_thumbnail,
                               with_vector, exclude_ids, where)
-    return [lancedb_search(library, q, k, where, min_score, with_thumbnail, with_vector, exclude_ids)
+    return [lancedb_search(library, state, q, k, where, min_score, with_thumbnail, with_vector, exclude_ids)
             for q in queries]
 
 
-def lancedb_search(library: "ImageLibrary", query: np.ndarray, k: int, where: str | None,
+def lancedb_search(library: "ImageLibrary", state: TableState, query: np.ndarray, k: int, where: str | None,
                    min_score: float | None, with_thumbnail: bool, with_vector: bool,
                    exclude_ids: Sequence[str]) -> list[dict]:
-    """Search in LanceDB, through the index when there is one, filtered before the search."""
+    """Search in LanceDB, through the index when there is one, filtered before the search. The plan
+    and the columns come from `state`: asking the table for each costs ~0.3-0.5 ms a query."""
     import pyarrow.compute as pc
 
     from store.library import id_filter
@@ -177,12 +181,12 @@ def lancedb_search(library: "ImageLibrary", query: np.ndarray, k: int, where: st
     if exclude_ids:
         clauses.append("NOT " + id_filter(exclude_ids))
     predicate = " AND ".join(clauses) if clauses else None
-    plan = library.search_plan()
-    hits = library._vector_query(query, k, predicate, with_thumbnail, with_vector, plan)
-    if plan is not None and predicate and hits.num_rows < k and library.table.count_rows(predicate) > hits.num_rows:
+    plan = _plan(library, state.version)
+    hits = library._vector_query(query, k, predicate, with_thumbnail, with_vector, plan, state.columns)
+    if plan is not None and predicate and hits.num_rows < k and library._open().count_rows(predicate) > hits.num_rows:
         # A selective filter can leave fewer than k matches in the probed partitions: the
         # matching rows are few, so an exact scan of just them is cheap and returns k.
-        hits = library._vector_query(query, k, predicate, with_thumbnail, with_vector, None)
+        hits = library._vector_query(query, k, predicate, with_thumbnail, with_vector, None, state.columns)
     scores = pc.subtract(1.0, hits["_distance"]).to_pylist()
     results = []
     for row, score in zip(hits.drop_columns(["_distance"]).to_pylist(), scores):

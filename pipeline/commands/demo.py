@@ -34,12 +34,24 @@ def copy_sample_photos(target: str | Path) -> list[Path]:
     target.mkdir(parents=True, exist_ok=True)
     copied = []
     for path in sorted(source.iterdir()):
-        if path.is_file() and has_image_extension(path.name):
+        if path.is_file() and has_image_extension(path.name) and _opens(path):
             destination = target / path.name
             if not destination.exists():
                 shutil.copyfile(path, destination)
             copied.append(destination)
     return copied
+
+
+def _opens(path: Path) -> bool:
+    """scikit-image also ships test fixtures among its photos (a 10x10 multi-page TIFF Pillow cannot
+    identify): a newcomer's first run should not open with a failure that is not theirs."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path):
+            return True
+    except (UnidentifiedImageError, OSError):
+        return False
 
 
 def dashboard_command(port: int) -> list[str]:
