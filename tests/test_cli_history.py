@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 
 import pytest
@@ -99,17 +98,17 @@ def test_the_demo_without_a_model_opens_the_dashboard_in_browse_only_mode(env, t
                                 "--port", str(port)], cwd=ROOT, env=environment,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                start_new_session=True)  # its own group: the dashboard child stops with it
+    lines = []
     try:
-        deadline = time.monotonic() + 90
-        healthy = False
-        while time.monotonic() < deadline and process.poll() is None and not healthy:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1) as response:
-                    healthy = response.status == 200
-            except OSError:
-                time.sleep(0.3)
-        assert healthy, process.stdout.read() if process.poll() is not None else "no answer"
+        # Streamlit prints its URL once it serves: read until that line (EOF if the demo exits first).
+        for line in process.stdout:
+            lines.append(line)
+            if "URL:" in line and f":{port}" in line:
+                break
+        assert process.poll() is None, "".join(lines)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=30) as response:
+            assert response.status == 200
     finally:
         os.killpg(process.pid, signal.SIGTERM)  # the demo and the streamlit it started
-        output = process.communicate(timeout=30)[0]
+        output = "".join(lines) + process.communicate(timeout=30)[0]
     assert "browse-only" in output
