@@ -9,7 +9,7 @@
 Measures, on the same 640x480 images:
   prepare_images   CPU resize + centre crop to uint8 (what Ray CPU workers run), images/s;
   encode_prepared  uint8 tensors -> normalised vectors on the device, per dtype and batch size
-                   (CPU dtypes: fp32, bf16 autocast, int8 = dynamic int8 Linear layers); every
+                   (CPU dtypes: fp32, bf16 autocast, int8 = the product's --dtype int8, ONNX Runtime where installed); every
                    option is timed in --rounds interleaved rounds and the best round is reported,
                    so a neighbour's burst on a shared machine hits all options alike;
   onnxruntime      with --onnx: the image tower exported to ONNX (legacy exporter), fp32 and
@@ -85,38 +85,26 @@ def _encoder_runner(encoder, batch_size: int, pixels):
 
 def _onnx_runners(encoder, model_id, pixels, batch_sizes, threads: int) -> dict:
     """ONNX Runtime fp32 and int8 (dynamic quantisation of the MatMuls) runners for the image tower."""
+    from pathlib import Path
+
     import numpy as np
     import onnxruntime as ort
-    import torch
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    from pipeline.encoder import _features
-
-    class Tower(torch.nn.Module):
-        def __init__(self, model):
-            super().__init__()
-            self.model = model
-
-        def forward(self, pixel_values):
-            return _features(self.model.get_image_features(pixel_values=pixel_values))
-
-    folder = tempfile.mkdtemp(prefix="encoder-bench-onnx-")
-    fp32_path, int8_path = os.path.join(folder, "tower.onnx"), os.path.join(folder, "tower-int8.onnx")
-    scale, shift = encoder._normaliser()
-    sample = pixels[:2].astype(np.float32) * scale.cpu().numpy() - shift.cpu().numpy()
     from transformers import AutoModel
 
-    fresh = AutoModel.from_pretrained(model_id).eval()  # not the encoder's: tensors made under inference_mode cannot be traced
-    with torch.no_grad():
-        torch.onnx.export(Tower(fresh), (torch.from_numpy(sample),), fp32_path, input_names=["pixel_values"],
-                          output_names=["embeds"], dynamic_axes={"pixel_values": {0: "n"}}, dynamo=False,
-                          opset_version=17)
-    quantize_dynamic(fp32_path, int8_path, weight_type=QuantType.QInt8)
+    from pipeline.encoding.onnx_int8 import export_tower, quantise
+
+    folder = Path(tempfile.mkdtemp(prefix="encoder-bench-onnx-"))
+    fp32_path, int8_path = folder / "tower.onnx", folder / "tower-int8.onnx"
+    scale, shift = encoder._normaliser()
+    # The product's own export and quantisation, from a fresh model (not the encoder's: tensors made
+    # under inference_mode cannot be traced).
+    export_tower(lambda: AutoModel.from_pretrained(model_id), pixels.shape[2:], fp32_path)
+    quantise(fp32_path, int8_path)
     options = ort.SessionOptions()
     options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
     runners = {}
     for name, path in (("ort-fp32", fp32_path), ("ort-int8", int8_path)):
-        session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         for batch_size in batch_sizes:
             def run_one(n=None, session=session, batch_size=batch_size):
                 x = pixels[:n] if n else pixels

@@ -253,8 +253,8 @@ def test_the_int8_tower_is_exported_once_then_loaded_from_the_cache(encoder, tin
 
     monkeypatch.setenv(onnx_int8.CACHE_ENV, str(tmp_path / "cache"))
     exports = []
-    real_export = onnx_int8._export
-    monkeypatch.setattr(onnx_int8, "_export", lambda *a: (exports.append(1), real_export(*a)))
+    real_export = onnx_int8.export_tower
+    monkeypatch.setattr(onnx_int8, "export_tower", lambda *a: (exports.append(1), real_export(*a)))
     images = _images()
     first = ClipEncoder(tiny_clip_dir, device="cpu", dtype="int8").encode_images(images)
     second_encoder = ClipEncoder(tiny_clip_dir, device="cpu", dtype="int8")

@@ -85,14 +85,15 @@ def load_tower(fingerprint: str | None, fresh_model, size: tuple[int, int], thre
     log.info("int8: exporting the image tower to ONNX Runtime once (~10 s for ViT-B/32), kept at %s", path)
     with tempfile.TemporaryDirectory(dir=folder, prefix=".export-") as work:
         fp32 = Path(work) / "tower.onnx"
-        _export(fresh_model, size, fp32)
+        export_tower(fresh_model, size, fp32)
         staged = Path(work) / "tower-int8.onnx"
-        _quantise(fp32, staged)
+        quantise(fp32, staged)
         os.replace(staged, path)  # atomic: encoder actors exporting at once each write a whole file
     return OnnxImageTower(path, threads)
 
 
-def _export(fresh_model, size: tuple[int, int], target: Path) -> None:
+def export_tower(fresh_model, size: tuple[int, int], target: Path) -> None:
+    """The fp32 image tower of `fresh_model()` as ONNX at `target` (batch axis dynamic)."""
     import torch
 
     from pipeline.encoder import _features
@@ -124,7 +125,8 @@ class _DropQuantiserChatter(logging.Filter):
         return "onnxruntime" not in record.pathname.replace(os.sep, "/")
 
 
-def _quantise(source: Path, target: Path) -> None:
+def quantise(source: Path, target: Path) -> None:
+    """Dynamic int8 quantisation (int8 weights, activations per batch) of an exported tower."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     chatter = _DropQuantiserChatter()
