@@ -304,7 +304,7 @@ class ImageLibrary:
     def get_many(self, ids: Sequence[str], with_thumbnail: bool = False, with_vector: bool = False) -> list[dict]:
         if not ids:
             return []
-        columns = _columns(self.table, with_thumbnail, with_vector)
+        columns = _columns(self.table.schema.names, with_thumbnail, with_vector)
         rows = self.table.search().where(id_filter(ids)).select(columns).limit(len(ids)).to_arrow()
         return rows.to_pylist()
 
@@ -368,7 +368,7 @@ class ImageLibrary:
     def _vector_query(self, query, k, predicate, with_thumbnail, with_vector, plan, names) -> pa.Table:
         """A read: through `_open`, so the next search need not ask for the version again."""
         builder = self._open().search(query).distance_type("cosine").limit(k)
-        builder = builder.select(_columns(None, with_thumbnail, with_vector, names) + ["_distance"])
+        builder = builder.select(_columns(names, with_thumbnail, with_vector) + ["_distance"])
         if plan is None:
             builder = builder.bypass_vector_index()
         else:
@@ -391,7 +391,7 @@ class ImageLibrary:
 
         if order_by not in SORTABLE_COLUMNS:
             raise LibraryError(f"cannot sort by {order_by!r}: choose one of {', '.join(SORTABLE_COLUMNS)}")
-        builder = self.table.search().select(_columns(self.table, with_thumbnail, False))
+        builder = self.table.search().select(_columns(self.table.schema.names, with_thumbnail, False))
         if where:
             self.validate_filter(where)
             builder = builder.where(where)
@@ -404,7 +404,7 @@ class ImageLibrary:
         """Read-only filtered projection (the CLI's `query --where/--select`)."""
         if limit is not None and not 1 <= limit <= MAX_ROWS:
             raise LibraryError(f"the row limit must be between 1 and {MAX_ROWS:,}")
-        columns = list(select) if select else _columns(self.table, False, False)
+        columns = list(select) if select else _columns(self.table.schema.names, False, False)
         unknown = [c for c in columns if c not in self.table.schema.names]
         if unknown:
             raise LibraryError(f"unknown column(s): {', '.join(unknown)}; have {', '.join(self.table.schema.names)}")
@@ -441,8 +441,9 @@ class ImageLibrary:
         return disk_bytes(self)
 
 
-def _columns(table, with_thumbnail: bool, with_vector: bool, names=None) -> list[str]:
-    names = set(table.schema.names) if names is None else names  # older tables lack the photo columns
+def _columns(names, with_thumbnail: bool, with_vector: bool) -> list[str]:
+    """The result columns this table has (`names`: its schema's; older tables lack the photo columns)."""
+    names = set(names)
     columns = [c for c in METADATA_COLUMNS if c in names]
     if with_thumbnail:
         columns.append("thumbnail")

@@ -40,9 +40,14 @@ def _torch():
     return torch
 
 
+def uses_int8(rows: int) -> bool:
+    """Whether a cache of this many rows scans int8 codes (the one rule; the codes come on first use)."""
+    return rows >= INT8_MIN_ROWS and int8_available()
+
+
 def int8_bytes(rows: int, dim: int) -> int:
     """What Int8Scan adds to the cache for a table of this size (0 where it is not used)."""
-    return rows * (dim + 4) if rows >= INT8_MIN_ROWS and int8_available() else 0
+    return rows * (dim + 4) if uses_int8(rows) else 0
 
 
 _int8_broken: str | None = None  # why the int8 product failed in this process, once it has

@@ -102,10 +102,6 @@ def _plan(library: "ImageLibrary", version: int):
     return cached[1]
 
 
-def will_scan_int8(rows: int) -> bool:
-    return rows >= scans.INT8_MIN_ROWS and scans.int8_available()
-
-
 def route(library: "ImageLibrary", cache: "VectorCache", state: TableState, queries: int,
           where: str | None) -> Route:
     plan = _plan(library, state.version)
@@ -114,7 +110,7 @@ def route(library: "ImageLibrary", cache: "VectorCache", state: TableState, quer
         return Route(lancedb, "vector cache off")
     if not cache.fits(state.rows, state.dim):
         return Route(lancedb, f"{state.rows} rows exceed the vector cache budget")
-    int8 = will_scan_int8(state.rows)
+    int8 = scans.uses_int8(state.rows)
     if plan is not None and not where and not product_beats_index(state.rows, state.dim, queries, int8):
         return Route(PATH_IVF, f"{state.rows} rows: the index is faster for {queries} query(ies)")
     if queries == 1 and cache.current() is None and not cache.wanted:
@@ -143,7 +139,7 @@ def predicted_path(library: "ImageLibrary", cache: "VectorCache") -> str:
     state = table_state(library)
     plan = _plan(library, state.version)
     if cache.fits(state.rows, state.dim) and (
-            plan is None or product_beats_index(state.rows, state.dim, 1, will_scan_int8(state.rows))):
+            plan is None or product_beats_index(state.rows, state.dim, 1, scans.uses_int8(state.rows))):
         return PATH_CACHE
     return PATH_IVF if plan is not None else PATH_EXACT
 

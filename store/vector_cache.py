@@ -83,7 +83,7 @@ class Snapshot:
         background thread on first use and the float32 scan answers until they are ready."""
         if self._int8_scan is not None:
             return self._int8_scan
-        if self.rows >= scans.INT8_MIN_ROWS and self._int8_builder is None and scans.int8_available():
+        if self._int8_builder is None and scans.uses_int8(self.rows):
             with self._lock:
                 if self._int8_builder is None:
                     self._int8_builder = threading.Thread(target=self._build_int8, name="int8-scan", daemon=True)
@@ -189,7 +189,7 @@ class VectorCache:
         return self.enabled and self.estimate(rows, dim) <= self.budget_bytes
 
     def estimate(self, rows: int, dim: int) -> int:
-        records = _GUESS_RECORD_BYTES * rows if rows <= RECORD_ROWS else 0
+        records = _GUESS_RECORD_BYTES * rows if _keeps_records(rows) else 0
         return rows * (dim * 4 + 8 + self._meta_bytes_per_row) + scans.int8_bytes(rows, dim) + records
 
     def state(self) -> dict:
@@ -242,7 +242,7 @@ class VectorCache:
             return self._refuse(version, self.estimate(rows, dim))
         columns = [c for c in self.columns if c in dataset.schema.names]
         old_spans = previous.spans if previous is not None else {}
-        with_records = rows <= RECORD_ROWS
+        with_records = _keeps_records(rows)
         pieces, spans, start, reread = [], {}, 0, 0
         for fragment in dataset.get_fragments():
             key = _fragment_key(fragment)
@@ -290,6 +290,10 @@ class VectorCache:
         log.debug("vector cache: version %d needs %.1f MB, over the %.1f MB budget: searching in LanceDB",
                   version, needed / 2**20, self.budget_bytes / 2**20)
         return None
+
+
+def _keeps_records(rows: int) -> bool:
+    return rows <= RECORD_ROWS
 
 
 def _python_bytes(records: list[dict] | None, sample: int = 64) -> int:
