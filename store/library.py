@@ -65,7 +65,6 @@ class ImageLibrary:
         self._table = None
         self._lock = threading.Lock()
         self._table_uses = 0
-        self._dim: int | None = None
         self._valid_filters: dict[tuple[int, str], bool] = {}  # (version, filter), oldest first
         self.read_consistency_interval = read_consistency_interval
         self.read_only = read_only  # shared deployments: every write is refused here, not only hidden

@@ -275,9 +275,7 @@ def checked_queries(library: "ImageLibrary", vectors, k: int) -> np.ndarray:
 
     if not 1 <= k <= MAX_K:
         raise LibraryError(f"k must be between 1 and {MAX_K:,}")
-    if library._dim is None:  # fixed for the table's life (its model is), so read once
-        library._dim = library._open().schema.field("vector").type.list_size
-    dim = library._dim
+    dim = table_state(library).dim  # the search reuses the same state: no second read
     queries = np.asarray(vectors, dtype=np.float32)
     queries = queries.reshape(-1, queries.shape[-1]) if queries.ndim else queries.reshape(1, -1)
     if queries.shape[-1] != dim:
