@@ -88,6 +88,8 @@ class FloatScan:
 
     def exact(self, queries: np.ndarray) -> np.ndarray:
         """(b, rows) float32 cosine scores."""
+        if len(queries) == 1:  # a matrix-vector product: ~10 us less than a 1-row matrix product at 1,000 rows
+            return _torch().mv(self._rows, _torch().from_numpy(queries[0])).numpy()[None]
         return (_torch().from_numpy(queries) @ self._rows.T).numpy()
 
     def exact_rows(self, query: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -117,20 +119,22 @@ class Int8Scan(FloatScan):
         self.row_error = float(torch.linalg.vector_norm(self._rows - codes.dequantize(), dim=1).max())
         self.extra_bytes = int(vectors.shape[0] * (vectors.shape[1] + 4))
 
-    def approximate(self, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(b, rows) approximate scores, and per query |q^| and |d| for the error bound."""
+    def approximate(self, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(b, rows) approximate scores, and per query the bound b on their error."""
         torch = _torch()
+        # The query side first, while the caches are warm: the product streams every code through them.
         scale = (float(np.abs(queries).max()) or 1.0) / _QUERY_LEVELS
         dequantised = np.rint(queries / scale) * scale  # steps within +-63: codes 1..127 around 64
         residual = queries - dequantised
+        bounds = (np.sqrt(np.einsum("ij,ij->i", dequantised, dequantised)) * self.row_error
+                  + np.sqrt(np.einsum("ij,ij->i", residual, residual)) + _SLACK)
         scores = torch.ops.quantized.linear_with_input_q_dq_qweight_dq_output_fp32(
             torch.from_numpy(np.ascontiguousarray(queries, dtype=np.float32)), scale, _QUERY_ZERO, self._packed)
-        return (scores.numpy(), np.sqrt(np.einsum("ij,ij->i", dequantised, dequantised)),
-                np.sqrt(np.einsum("ij,ij->i", residual, residual)))
+        return scores.numpy(), bounds
 
     def candidates(self, queries: np.ndarray, want: int, keep: np.ndarray | None):
-        scores, norms, errors = self.approximate(queries)
-        for query, approx, norm, error in zip(queries, scores, norms, errors):
+        scores, bounds = self.approximate(queries)
+        for query, approx, bound in zip(queries, scores, bounds):
             if keep is not None:
                 approx = approx[keep]
             if len(approx) <= want:
@@ -138,7 +142,6 @@ class Int8Scan(FloatScan):
                 continue
             # The want best approximate scores are each within `bound` of a real row's score, so the true
             # want-th best is >= edge - bound, and a row that reaches it has approx >= edge - 2 bound.
-            bound = norm * self.row_error + error + _SLACK
             edge = np.partition(approx, len(approx) - want)[len(approx) - want]
             possible = np.flatnonzero(approx >= edge - 2 * bound)
             yield possible, self._exact_kept(query, possible, keep)

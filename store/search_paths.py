@@ -196,9 +196,7 @@ def lancedb_search(library: "ImageLibrary", state: TableState, query: np.ndarray
 def product_search(snapshot: "Snapshot", queries: np.ndarray, k: int, positions: np.ndarray | None,
                    min_score: float | None, with_thumbnail: bool, with_vector: bool,
                    exclude_ids: Sequence[str], where: str | None = None) -> list[list[dict]]:
-    """Exact top-k by cosine for each query: one product per block of queries over the (selected) rows."""
-    norms = np.sqrt(np.einsum("ij,ij->i", queries, queries))[:, None]
-    queries = np.ascontiguousarray(queries / np.maximum(norms, 1e-12))  # LanceDB's cosine normalises it too
+    """Exact top-k by cosine for each (unit) query: one product per block of queries over the (selected) rows."""
     scan, keep, scanned = snapshot.scan_now(), positions, snapshot.rows
     if _gathers(positions, snapshot.rows):
         scan, keep = scans.FloatScan(snapshot.subset(where, positions)), None  # the few selected rows, gathered once
@@ -270,7 +268,9 @@ def cached_snapshot(library: "ImageLibrary") -> "Snapshot | None":
 
 
 def checked_queries(library: "ImageLibrary", vectors, k: int) -> np.ndarray:
-    """The query vectors as an (n, dim) float32 array, or a one-line LibraryError saying what is wrong."""
+    """The query vectors as an (n, dim) float32 array of unit vectors (LanceDB's cosine normalises them
+    too), or a one-line LibraryError saying what is wrong. One pass: the squared norms that normalise
+    the queries also find NaN, infinity and all-zero vectors."""
     from store.library import MAX_K
 
     if not 1 <= k <= MAX_K:
@@ -280,10 +280,12 @@ def checked_queries(library: "ImageLibrary", vectors, k: int) -> np.ndarray:
     queries = queries.reshape(-1, queries.shape[-1]) if queries.ndim else queries.reshape(1, -1)
     if queries.shape[-1] != dim:
         raise LibraryError(f"query vector has {queries.shape[-1]} values, table expects {dim}")
+    squares = np.einsum("ij,ij->i", queries, queries)
+    if np.isfinite(squares).all() and squares.all():
+        return queries / np.sqrt(squares)[:, None]
     if not np.isfinite(queries).all():
         raise LibraryError("the query vector contains NaN or infinity: nothing is near it")
     if not queries.any(axis=1).all():
         raise LibraryError("the query vector is all zeros: it has no direction to compare by cosine")
-    return queries
-
-
+    wide = queries.astype(np.float64)  # values whose squares overflow or underflow float32
+    return (wide / np.linalg.norm(wide, axis=1, keepdims=True)).astype(np.float32)

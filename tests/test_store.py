@@ -281,6 +281,14 @@ def test_a_nan_or_zero_query_vector_is_refused_with_a_reason(library, vector, re
         library.search(vector, k=3)
 
 
+@pytest.mark.parametrize("scale", [1e25, 1e-30])
+def test_a_query_whose_squares_overflow_or_underflow_float32_finds_what_its_direction_finds(library, scale):
+    library.add([row(i) for i in range(20)])
+    query = unit(7)
+    wanted = [(r["id"], round(r["score"], 5)) for r in library.search(query, k=5)]
+    assert [(r["id"], round(r["score"], 5)) for r in library.search(query * np.float32(scale), k=5)] == wanted
+
+
 def test_an_absurd_k_or_row_limit_is_a_one_line_error(library):
     library.add([row(1)])
     with pytest.raises(LibraryError, match="k must be between 1 and"):
