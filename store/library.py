@@ -364,10 +364,11 @@ class ImageLibrary:
             self._plan_cache = cached
         return cached[1]
 
-    def _vector_query(self, query, k, predicate, with_thumbnail, with_vector, plan, names) -> pa.Table:
+    def _vector_query(self, query, k, predicate, columns: list[str], plan, with_row_id: bool = False) -> pa.Table:
         """A read: through `_open`, so the next search need not ask for the version again."""
-        builder = self._open().search(query).distance_type("cosine").limit(k)
-        builder = builder.select(_columns(names, with_thumbnail, with_vector) + ["_distance"])
+        builder = self._open().search(query).distance_type("cosine").limit(k).select(columns + ["_distance"])
+        if with_row_id:
+            builder = builder.with_row_id(True)
         if plan is None:
             builder = builder.bypass_vector_index()
         else:

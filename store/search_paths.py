@@ -8,8 +8,10 @@ arithmetic; from 5,000 rows the cache scans int8 codes instead (store/scans.py: 
 the size. So one query over fewer than ~250,000 512-d rows, a batch over more, or a filter that
 leaves few rows is faster from the cache; LanceDB's exact scan (~100x slower than the product) is for
 tables over the budget without an index, and for a library's first single search, before the cache
-is worth loading. Every result of the cache path equals LanceDB's exact search: same ids, same
-scores (float32 cosine), ties broken by id; the int8 scan only chooses which rows to score in float32.
+is worth loading. Over the budget the cache may hold the metadata alone: LanceDB then returns ids and
+scores only and the rows come from memory. Every result of the cache path equals LanceDB's exact
+search: same ids, same scores (float32 cosine), ties broken by id; the int8 scan only chooses which
+rows to score in float32.
 """
 
 from __future__ import annotations
@@ -109,19 +111,19 @@ def route(library: "ImageLibrary", cache: "VectorCache", state: TableState, quer
     if not cache.enabled:
         return Route(lancedb, "vector cache off")
     if not cache.fits(state.rows, state.dim):
-        return Route(lancedb, f"{state.rows} rows exceed the vector cache budget")
+        reason = f"{state.rows} rows exceed the vector cache budget"
+        if not cache.fits_metadata(state.rows) or _first_search(cache, queries):
+            return Route(lancedb, reason)
+        metadata = cache.snapshot(library._open, state.version, need_vectors=False)
+        return Route(lancedb, reason + (", rows from memory" if metadata is not None else ""), metadata)
     int8 = scans.uses_int8(state.rows)
     if plan is not None and not where and not product_beats_index(state.rows, state.dim, queries, int8):
         return Route(PATH_IVF, f"{state.rows} rows: the index is faster for {queries} query(ies)")
-    if queries == 1 and cache.current() is None and not cache.wanted:
-        # Loading costs ~100x one LanceDB query: a one-off search (the CLI's) should not pay it, so
-        # the first single search goes to LanceDB and the next one loads the cache. Batches load now.
-        cache.wanted = True
+    if _first_search(cache, queries):
         return Route(lancedb, "the first search: the vector cache loads on the next one")
-    cache.wanted = True
-    snapshot = cache.snapshot(library._open, state.version)
-    if snapshot is None:
-        return Route(lancedb, "the table grew past the vector cache budget")
+    snapshot = cache.snapshot(library._open, state.version, need_vectors=False)
+    if snapshot is None or snapshot.vectors is None:
+        return Route(lancedb, "the table grew past the vector cache budget", snapshot)
     positions = snapshot.select(where) if where else None
     scanned = snapshot.rows if positions is None else len(positions)
     gathered = _gathers(positions, snapshot.rows)
@@ -132,6 +134,14 @@ def route(library: "ImageLibrary", cache: "VectorCache", state: TableState, quer
     reason = f"{scanned} of {snapshot.rows} rows" if where else f"{snapshot.rows} rows"
     reason += f", {scan_kind} scan"
     return Route(PATH_CACHE, reason, snapshot, positions)
+
+
+def _first_search(cache: "VectorCache", queries: int) -> bool:
+    """Loading costs ~100x one LanceDB query: a one-off search (the CLI's) should not pay it, so the
+    first single search goes to LanceDB and the next one loads the cache. Batches load at once."""
+    first = queries == 1 and cache.current() is None and not cache.wanted
+    cache.wanted = True
+    return first
 
 
 def predicted_path(library: "ImageLibrary", cache: "VectorCache") -> str:
@@ -158,18 +168,20 @@ def search_many(library: "ImageLibrary", cache: "VectorCache", queries: np.ndarr
     if chosen.path == PATH_CACHE:
         return product_search(chosen.snapshot, queries, k, chosen.positions, min_score, with_thumbnail,
                               with_vector, exclude_ids, where)
-    return [lancedb_search(library, state, q, k, where, min_score, with_thumbnail, with_vector, exclude_ids)
-            for q in queries]
+    return [lancedb_search(library, state, q, k, where, min_score, with_thumbnail, with_vector, exclude_ids,
+                           chosen.snapshot) for q in queries]
 
 
 def lancedb_search(library: "ImageLibrary", state: TableState, query: np.ndarray, k: int, where: str | None,
                    min_score: float | None, with_thumbnail: bool, with_vector: bool,
-                   exclude_ids: Sequence[str]) -> list[dict]:
+                   exclude_ids: Sequence[str], metadata: "Snapshot | None" = None) -> list[dict]:
     """Search in LanceDB, through the index when there is one, filtered before the search. The plan
-    and the columns come from `state`: asking the table for each costs ~0.3-0.5 ms a query."""
+    and the columns come from `state`: asking the table for each costs ~0.3-0.5 ms a query. With a
+    snapshot of this version (`metadata`), LanceDB returns row ids and scores only and the rows come
+    from memory."""
     import pyarrow.compute as pc
 
-    from store.library import id_filter
+    from store.library import _columns, id_filter
 
     clauses = [f"({where})"] if where else []
     if where:
@@ -178,14 +190,24 @@ def lancedb_search(library: "ImageLibrary", state: TableState, query: np.ndarray
         clauses.append("NOT " + id_filter(exclude_ids))
     predicate = " AND ".join(clauses) if clauses else None
     plan = _plan(library, state.version)
-    hits = library._vector_query(query, k, predicate, with_thumbnail, with_vector, plan, state.columns)
+    if metadata is not None and metadata.version != state.version:
+        metadata = None
+    columns = [] if metadata is not None else _columns(state.columns, with_thumbnail, with_vector)
+    hits = library._vector_query(query, k, predicate, columns, plan, with_row_id=metadata is not None)
     if plan is not None and predicate and hits.num_rows < k and library._open().count_rows(predicate) > hits.num_rows:
         # A selective filter can leave fewer than k matches in the probed partitions: the
         # matching rows are few, so an exact scan of just them is cheap and returns k.
-        hits = library._vector_query(query, k, predicate, with_thumbnail, with_vector, None, state.columns)
-    scores = pc.subtract(1.0, hits["_distance"]).to_pylist()
+        hits = library._vector_query(query, k, predicate, columns, None, with_row_id=metadata is not None)
+    if metadata is None:
+        rows = hits.drop_columns(["_distance"]).to_pylist()
+    else:
+        positions = metadata.positions_of(hits["_rowid"].to_numpy())
+        if positions is None:  # a commit landed between reading the version and the query
+            return lancedb_search(library, state, query, k, where, min_score, with_thumbnail, with_vector,
+                                  exclude_ids)
+        rows = _with_columns(metadata, metadata.rows_at(positions), positions, with_thumbnail, with_vector)
     results = []
-    for row, score in zip(hits.drop_columns(["_distance"]).to_pylist(), scores):
+    for row, score in zip(rows, pc.subtract(1.0, hits["_distance"]).to_pylist()):
         if min_score is not None and score < min_score:
             continue
         row["score"] = float(score)
@@ -250,13 +272,20 @@ def _rows(snapshot, picked, scores, positions, k, excluded, min_score, with_thum
         kept_scores.append(score)
         if len(out) == k:
             break
-    for wanted, column in ((with_thumbnail, "thumbnail"), (with_vector, "vector")):
-        if wanted:
-            for record, value in zip(out, snapshot.take_column(np.asarray(kept_at, dtype=np.int64), column)):
-                record[column] = value
+    _with_columns(snapshot, out, np.asarray(kept_at, dtype=np.int64), with_thumbnail, with_vector)
     for record, score in zip(out, kept_scores):
         record["score"] = score  # last, as on the LanceDB path
     return out
+
+
+def _with_columns(snapshot: "Snapshot", records: list[dict], positions: np.ndarray, with_thumbnail: bool,
+                  with_vector: bool) -> list[dict]:
+    """The records with the columns a snapshot does not hold (thumbnail, stored vector) added."""
+    for wanted, column in ((with_thumbnail, "thumbnail"), (with_vector, "vector")):
+        if wanted:
+            for record, value in zip(records, snapshot.take_column(positions, column)):
+                record[column] = value
+    return records
 
 
 def cached_snapshot(library: "ImageLibrary") -> "Snapshot | None":

@@ -7,7 +7,10 @@ search builds a new snapshot, re-reading only the fragments that changed: Lance 
 immutable apart from their deletion file, so an append reads just the new fragment and a delete
 re-reads just the fragments it touched. Filters are answered by LanceDB at the snapshot's own
 version (a scan of row ids that uses the scalar indexes), so a selection always names rows of the
-snapshot. Over the memory budget there is no snapshot and search goes to LanceDB as before.
+snapshot. When the vectors would not fit the memory budget but the metadata would (a million rows:
+2 GB of vectors, ~250 MB of metadata), the snapshot holds the metadata alone: search goes to LanceDB's
+index for row ids and scores only, and the rows come from memory (selecting the 27 metadata columns
+inside LanceDB's query cost ~15 ms of a 24 ms query at 1,000,000 rows). Over that, there is no snapshot.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -50,7 +54,7 @@ class Snapshot:
 
     version: int
     dataset: object  # lance dataset checked out at `version`: selections and thumbnails come from it
-    vectors: np.ndarray  # (rows, dim) float32, L2-normalised, C order
+    vectors: np.ndarray | None  # (rows, dim) float32, L2-normalised, C order; None: metadata only
     meta: pa.Table  # the metadata columns, row i <-> vectors[i] <-> dataset offset i
     row_ids: np.ndarray  # Lance _rowid per row
     spans: dict  # fragment key -> (start, stop) in the arrays, for the next incremental load
@@ -66,7 +70,8 @@ class Snapshot:
     _int8_builder: threading.Thread | None = field(default=None, repr=False)
 
     def __post_init__(self):
-        self._float_scan = scans.FloatScan(self.vectors)
+        if self.vectors is not None:
+            self._float_scan = scans.FloatScan(self.vectors)
         if len(self.row_ids) and np.any(self.row_ids[1:] < self.row_ids[:-1]):
             self._order = np.argsort(self.row_ids, kind="stable")
             self._sorted_ids = self.row_ids[self._order]
@@ -75,13 +80,13 @@ class Snapshot:
 
     @property
     def rows(self) -> int:
-        return len(self.vectors)
+        return len(self.row_ids)
 
     def scan_now(self):
         """The fastest scan built so far (store/scans.py). Int8 codes take ~10 us a row to build (1 s
         for 100,000 rows), too long to make a search wait after every upload, so they are built in a
         background thread on first use and the float32 scan answers until they are ready."""
-        if self._int8_scan is not None:
+        if self._int8_scan is not None or self.vectors is None:
             return self._int8_scan
         if self._int8_builder is None and scans.uses_int8(self.rows):
             with self._lock:
@@ -106,13 +111,10 @@ class Snapshot:
             log.debug("int8 scan of %d rows built in %.0f ms", self.rows, (time.perf_counter() - started) * 1000)
 
     @property
-    def dim(self) -> int:
-        return self.vectors.shape[1]
-
-    @property
     def nbytes(self) -> int:
         subsets = sum(b.nbytes for b in list(self._subsets.values()))
-        return int(self.vectors.nbytes + self.meta.nbytes + self.row_ids.nbytes + subsets
+        vectors = self.vectors.nbytes if self.vectors is not None else 0
+        return int(vectors + self.meta.nbytes + self.row_ids.nbytes + subsets
                    + (self._int8_scan.extra_bytes if self._int8_scan is not None else 0)
                    + self.records_bytes)
 
@@ -133,18 +135,25 @@ class Snapshot:
             ids = self.dataset.to_table(columns=[], filter=where, with_row_id=True)["_rowid"]
         except (ValueError, RuntimeError, OSError) as error:
             raise InvalidFilterError(f"invalid filter {where!r}: {one_line(error)}") from None
-        wanted = ids.to_numpy().astype(self.row_ids.dtype, copy=False)
-        at = np.searchsorted(self._sorted_ids, wanted)
-        at = np.clip(at, 0, max(len(self._sorted_ids) - 1, 0))
-        if len(wanted) and (not len(self._sorted_ids) or np.any(self._sorted_ids[at] != wanted)):
+        positions = self.positions_of(ids.to_numpy())
+        if positions is None:
             raise RuntimeError("a filter named rows outside the cached version")  # a bug, not bad input
-        positions = np.sort(at if self._order is None else self._order[at])
+        positions = np.sort(positions)
         with self._lock:
             self._selections[where] = positions
             while len(self._selections) > SELECTIONS_KEPT:
                 dropped, _ = self._selections.popitem(last=False)
                 self._subsets.pop(dropped, None)
         return positions
+
+    def positions_of(self, row_ids: np.ndarray) -> np.ndarray | None:
+        """The snapshot's positions of these Lance row ids, in their order; None if one is not in it."""
+        wanted = np.asarray(row_ids).astype(self.row_ids.dtype, copy=False)
+        at = np.searchsorted(self._sorted_ids, wanted)
+        at = np.clip(at, 0, max(len(self._sorted_ids) - 1, 0))
+        if len(wanted) and (not len(self._sorted_ids) or np.any(self._sorted_ids[at] != wanted)):
+            return None
+        return at if self._order is None else self._order[at]
 
     def subset(self, where: str, positions: np.ndarray) -> np.ndarray:
         """The selected rows' vectors as one contiguous block, kept beside the selection while the
@@ -174,7 +183,8 @@ class VectorCache:
         self.budget_bytes = max(0, int(budget_bytes))
         self.columns = list(columns)
         self._snapshot: Snapshot | None = None
-        self._over_budget: tuple[int, int] | None = None  # (version, bytes needed) last refused
+        self._over_budget: tuple[int, int] | None = None  # (version, bytes needed) last refused vectors
+        self._metadata_over_budget: int | None = None  # the version whose metadata alone did not fit
         self._meta_bytes_per_row = _GUESS_META_BYTES
         self._lock = threading.Lock()
         self.wanted = False  # a search asked for the cache: the next one may load it
@@ -188,108 +198,160 @@ class VectorCache:
     def fits(self, rows: int, dim: int) -> bool:
         return self.enabled and self.estimate(rows, dim) <= self.budget_bytes
 
+    def fits_metadata(self, rows: int) -> bool:
+        """Whether a metadata-only snapshot of this many rows would fit (see the module's docstring)."""
+        return self.enabled and self.estimate_metadata(rows) <= self.budget_bytes
+
     def estimate(self, rows: int, dim: int) -> int:
+        return self.estimate_metadata(rows) + rows * dim * 4 + scans.int8_bytes(rows, dim)
+
+    def estimate_metadata(self, rows: int) -> int:
         records = _GUESS_RECORD_BYTES * rows if _keeps_records(rows) else 0
-        return rows * (dim * 4 + 8 + self._meta_bytes_per_row) + scans.int8_bytes(rows, dim) + records
+        return rows * (8 + self._meta_bytes_per_row) + records
 
     def state(self) -> dict:
         snap = self._snapshot
         if not self.enabled:
             status = "off"
         elif snap is not None:
-            status = "loaded"
+            status = "loaded" if snap.vectors is not None else "loaded (metadata only)"
         elif self._over_budget is not None:
             status = "over budget"
         else:
             status = "not loaded"
+        scan = (snap._int8_scan or snap._float_scan) if snap is not None else None  # None: metadata only
         return {
             "state": status, "budget_bytes": self.budget_bytes,
             "bytes": snap.nbytes if snap is not None else 0,
             "rows": snap.rows if snap is not None else 0,
             "version": snap.version if snap is not None else None,
-            "needed_bytes": self._over_budget[1] if self._over_budget and snap is None else None,
+            "needed_bytes": self._over_budget[1] if self._over_budget and (snap is None or snap.vectors is None)
+            else None,
             "loads": self.loads, "last_reread_rows": self.last_reread,
-            "scan": (snap._int8_scan or snap._float_scan).kind if snap is not None else None,
+            "scan": scan.kind if scan is not None else None,
         }
 
     def current(self) -> Snapshot | None:
         return self._snapshot
 
-    def snapshot(self, open_table, version: int) -> Snapshot | None:
+    def snapshot(self, open_table, version: int, need_vectors: bool = True) -> Snapshot | None:
         """The snapshot of `version`, building it (from `open_table()`'s table) if needed; None when
-        it would not fit the budget."""
+        it would not fit the budget. With `need_vectors` False a metadata-only snapshot will do: it is
+        what is built when the vectors would not fit."""
         snap = self._snapshot
-        if snap is not None and snap.version == version:
+        if _serves(snap, version, need_vectors):
             return snap
-        if not self.enabled or (self._over_budget is not None and self._over_budget[0] == version):
+        if not self._may_build(version, need_vectors):
             return None
         with self._lock:
             snap = self._snapshot
-            if snap is not None and snap.version == version:
+            if _serves(snap, version, need_vectors):
                 return snap
             dataset = open_table().to_lance()
             if dataset.version != version:  # a commit landed between the two reads: use the newer one
                 version = dataset.version
-                if snap is not None and snap.version == version:
+                if _serves(snap, version, need_vectors):
                     return snap
-            return self._build(dataset, version, snap)
+            return self._build(dataset, version, snap, need_vectors)
 
-    def _build(self, dataset, version: int, previous: Snapshot | None) -> Snapshot | None:
+    def _may_build(self, version: int, need_vectors: bool) -> bool:
+        if not self.enabled:
+            return False
+        if not self._vectors_refused(version):
+            return True
+        return not need_vectors and self._metadata_over_budget != version
+
+    def _vectors_refused(self, version: int) -> bool:
+        """Whether this version's vectors were found not to fit (its metadata may still)."""
+        return self._over_budget is not None and self._over_budget[0] == version
+
+    def _build(self, dataset, version: int, previous: Snapshot | None, need_vectors: bool) -> Snapshot | None:
         started = time.perf_counter()
         dim = dataset.schema.field("vector").type.list_size
         rows = dataset.count_rows()
-        if not self.fits(rows, dim):
-            return self._refuse(version, self.estimate(rows, dim))
+        with_vectors = self.fits(rows, dim) and not self._vectors_refused(version)
+        if not with_vectors:
+            needed = self._over_budget[1] if self._vectors_refused(version) else self.estimate(rows, dim)
+            self._over_budget = (version, needed)
+            if need_vectors or not self.fits_metadata(rows):
+                return self._refuse(version, needed, metadata_too=not self.fits_metadata(rows))
         columns = [c for c in self.columns if c in dataset.schema.names]
-        old_spans = previous.spans if previous is not None else {}
-        with_records = _keeps_records(rows)
-        pieces, spans, start, reread = [], {}, 0, 0
-        for fragment in dataset.get_fragments():
-            key = _fragment_key(fragment)
-            if key in old_spans:
-                a, b = old_spans[key]
-                meta = previous.meta.slice(a, b - a)
-                records = previous.records[a:b] if previous.records is not None else None
-                piece = (previous.vectors[a:b], meta, previous.row_ids[a:b], records)
-            else:
-                data = fragment.to_table(columns=columns + ["vector"], with_row_id=True)
-                flat = data["vector"].combine_chunks().flatten().to_numpy(zero_copy_only=False)
-                piece = (_normalised(flat.reshape(data.num_rows, dim)), data.select(columns),
-                         data["_rowid"].to_numpy().astype(np.uint64), None)
-                reread += data.num_rows
-            if with_records and piece[3] is None:
-                piece = piece[:3] + (piece[1].to_pylist(),)
-            spans[key] = (start, start + len(piece[0]))
-            start += len(piece[0])
-            pieces.append(piece)
-        records = [r for p in pieces for r in p[3]] if with_records else None
-        if pieces:
-            vectors = np.ascontiguousarray(np.concatenate([p[0] for p in pieces]))
-            meta = pa.concat_tables([p[1] for p in pieces]).combine_chunks()
-            row_ids = np.concatenate([p[2] for p in pieces])
-        else:
-            vectors = np.zeros((0, dim), np.float32)
-            meta = dataset.schema.empty_table().select(columns)
-            row_ids = np.zeros(0, np.uint64)
-        snap = Snapshot(version, dataset, vectors, meta, row_ids, spans, records=records,
-                        records_bytes=_python_bytes(records))
+        snap, reread = _read(dataset, version, previous, columns, dim, with_vectors, _keeps_records(rows))
         if snap.rows:
-            self._meta_bytes_per_row = max(1, meta.nbytes // snap.rows)
-        needed = snap.nbytes + scans.int8_bytes(snap.rows, dim)  # the int8 codes come on first search
-        if needed > self.budget_bytes:
-            return self._refuse(version, needed)
-        self._snapshot, self._over_budget = snap, None
+            self._meta_bytes_per_row = max(1, snap.meta.nbytes // snap.rows)
+        needed = snap.nbytes + (scans.int8_bytes(snap.rows, dim) if with_vectors else 0)  # codes on first search
+        if needed > self.budget_bytes:  # the estimate was low: the next search may settle for the metadata
+            return self._refuse(version, needed, metadata_too=not with_vectors)
+        self._snapshot = snap
+        if with_vectors:
+            self._over_budget = None
         self.loads += 1
         self.last_reread = reread
-        log.debug("vector cache: version %d, %d rows (%d re-read), %.1f MB in %.0f ms", version, snap.rows,
-                  reread, snap.nbytes / 2**20, (time.perf_counter() - started) * 1000)
+        log.debug("vector cache: version %d, %d rows (%d re-read)%s, %.1f MB in %.0f ms", version, snap.rows,
+                  reread, "" if with_vectors else ", metadata only", snap.nbytes / 2**20,
+                  (time.perf_counter() - started) * 1000)
         return snap
 
-    def _refuse(self, version: int, needed: int) -> None:
+    def _refuse(self, version: int, needed: int, metadata_too: bool) -> None:
         self._snapshot, self._over_budget = None, (version, needed)
-        log.debug("vector cache: version %d needs %.1f MB, over the %.1f MB budget: searching in LanceDB",
-                  version, needed / 2**20, self.budget_bytes / 2**20)
+        if metadata_too:
+            self._metadata_over_budget = version
+        log.debug("vector cache: version %d needs %.1f MB, over the %.1f MB budget%s", version, needed / 2**20,
+                  self.budget_bytes / 2**20, ": searching in LanceDB" if metadata_too else "")
         return None
+
+
+class _Piece(NamedTuple):
+    """One fragment's live rows, read from LanceDB or kept from the previous snapshot."""
+    vectors: np.ndarray | None
+    meta: pa.Table
+    row_ids: np.ndarray
+    records: list | None
+
+
+def _read(dataset, version: int, previous: Snapshot | None, columns: list[str], dim: int,
+          with_vectors: bool, with_records: bool) -> tuple[Snapshot, int]:
+    """The snapshot of `dataset`, and how many rows were read: the fragments `previous` already
+    holds (unchanged files and deletions) are kept, the others read."""
+    reusable = previous is not None and (previous.vectors is not None or not with_vectors)
+    old_spans = previous.spans if reusable else {}
+    pieces, spans, start, reread = [], {}, 0, 0
+    for fragment in dataset.get_fragments():
+        key = _fragment_key(fragment)
+        if key in old_spans:
+            a, b = old_spans[key]
+            piece = _Piece(previous.vectors[a:b] if with_vectors else None, previous.meta.slice(a, b - a),
+                           previous.row_ids[a:b], previous.records[a:b] if previous.records is not None else None)
+        else:
+            data = fragment.to_table(columns=columns + (["vector"] if with_vectors else []), with_row_id=True)
+            vectors = None
+            if with_vectors:
+                flat = data["vector"].combine_chunks().flatten().to_numpy(zero_copy_only=False)
+                vectors = _normalised(flat.reshape(data.num_rows, dim))
+            piece = _Piece(vectors, data.select(columns), data["_rowid"].to_numpy().astype(np.uint64), None)
+            reread += data.num_rows
+        if with_records and piece.records is None:
+            piece = piece._replace(records=piece.meta.to_pylist())
+        spans[key] = (start, start + len(piece.row_ids))
+        start += len(piece.row_ids)
+        pieces.append(piece)
+    records = [r for p in pieces for r in p.records] if with_records else None
+    vectors = np.zeros((0, dim), np.float32) if with_vectors else None
+    if pieces:
+        if with_vectors:
+            vectors = np.ascontiguousarray(np.concatenate([p.vectors for p in pieces]))
+        meta = pa.concat_tables([p.meta for p in pieces]).combine_chunks()
+        row_ids = np.concatenate([p.row_ids for p in pieces])
+    else:
+        meta = dataset.schema.empty_table().select(columns)
+        row_ids = np.zeros(0, np.uint64)
+    snap = Snapshot(version, dataset, vectors, meta, row_ids, spans, records=records,
+                    records_bytes=_python_bytes(records))
+    return snap, reread
+
+
+def _serves(snap: Snapshot | None, version: int, need_vectors: bool) -> bool:
+    return snap is not None and snap.version == version and (snap.vectors is not None or not need_vectors)
 
 
 def _keeps_records(rows: int) -> bool:

@@ -156,6 +156,74 @@ def test_over_the_budget_search_goes_to_lancedb_as_before(db):
     assert lancedb_only(db).stats()["vector_cache"]["state"] == "off"
 
 
+WIDE = 2048  # 100 rows of this width: ~800 KB of vectors, ~170 KB of metadata
+
+
+@pytest.fixture
+def wide_db(tmp_path):
+    path = str(tmp_path / "wide")
+    lib = ImageLibrary(path, "images")
+    lib.ensure(MODEL, WIDE)
+    wide = np.random.default_rng(0).normal(size=(100, WIDE)).astype(np.float32)
+    lib.add(rows(100, vecs=wide / np.linalg.norm(wide, axis=1, keepdims=True)))
+    return path
+
+
+def columns_asked(lib):
+    """The columns each LanceDB vector query of `lib` selects, as a list that grows."""
+    asked, real = [], lib._vector_query
+
+    def recording(query, k, predicate, columns, plan, with_row_id=False):
+        asked.append(list(columns))
+        return real(query, k, predicate, columns, plan, with_row_id)
+    lib._vector_query = recording
+    return asked
+
+
+def test_when_only_the_metadata_fits_lancedb_gives_ids_and_scores_and_rows_come_from_memory(wide_db, caplog):
+    lib, exact = ImageLibrary(wide_db, "images", vector_cache_mb=0.5), lancedb_only(wide_db)
+    q = np.random.default_rng(5).normal(size=WIDE).astype(np.float32)
+    same_results(lib.search(q, k=5), exact.search(q, k=5))  # the first search: nothing loaded
+    assert lib.vector_cache.state()["state"] == "not loaded"
+    asked = columns_asked(lib)
+    with caplog.at_level(logging.DEBUG, logger="store.search_paths"):
+        for where in (None, "format = 'PNG'"):
+            options = dict(k=7, where=where, min_score=-0.05, with_thumbnail=True, with_vector=True,
+                           exclude_ids=[f"{5:064x}"])
+            got = lib.search(q, **options)
+            assert got and lib.last_search_path == "lancedb-exact"
+            same_results(got, exact.search(q, **options))
+    assert asked == [[], []]  # LanceDB was asked for no column but the score and the row id
+    assert "exceed the vector cache budget, rows from memory" in caplog.text
+    state = lib.vector_cache.state()
+    assert state["state"] == "loaded (metadata only)" and state["scan"] is None
+    assert 0 < state["bytes"] < 0.5 * 2**20 < state["needed_bytes"]
+    lib.add(rows(1, start=500, vecs=(q / np.linalg.norm(q))[None, :]))  # a new version: just its fragment is read
+    assert lib.search(q, k=1)[0]["id"] == f"{500:064x}"
+    assert lib.vector_cache.last_reread == 1 and lib.vector_cache.current().rows == 101
+
+
+def test_rows_missing_from_the_metadata_snapshot_are_asked_of_lancedb(wide_db, monkeypatch):
+    from store.vector_cache import Snapshot
+
+    lib, exact = ImageLibrary(wide_db, "images", vector_cache_mb=0.5), lancedb_only(wide_db)
+    q = np.random.default_rng(6).normal(size=WIDE).astype(np.float32)
+    lib.search(q, k=3)
+    lib.search(q, k=3)  # loads the metadata
+    misses = []
+    real = Snapshot.positions_of
+
+    def once_missing(self, row_ids):  # as if a commit landed between reading the version and the query
+        if not misses:
+            misses.append(len(row_ids))
+            return None
+        return real(self, row_ids)
+    monkeypatch.setattr(Snapshot, "positions_of", once_missing)
+    asked = columns_asked(lib)
+    same_results(lib.search(q, k=6, with_thumbnail=True), exact.search(q, k=6, with_thumbnail=True))
+    assert misses == [6] and asked[0] == [] and "thumbnail" in asked[1] and len(asked) == 2
+
+
 def test_a_one_off_search_goes_to_lancedb_and_the_next_loads_the_cache(db, caplog):
     lib = ImageLibrary(db, "images")
     assert lib.stats()["vector_cache"]["state"] == "not loaded"
