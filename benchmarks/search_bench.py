@@ -18,7 +18,10 @@ Rows named "product ..." are what the product does: `ImageLibrary.search` (and `
 image table of the same vectors, optimized as `index` leaves it, with the vector cache at its default
 budget, returning full result rows; "product ... 10% filter" adds `format = 'F0'` (a tenth of the rows,
 Bitmap index), scored against the exact top-10 of those rows. Each product row names the path taken
-and the memory the cache holds.
+and the memory the cache holds. "paired" lines time numpy, numpy returning the same result rows (dict
+copies of the rows' metadata plus the score, up to 100,000 rows) and the product in blocks of 25
+queries taken in rotating order, so machine noise hits all three alike: their ratios are the
+steadiest figures here.
 Needs faiss-cpu (benchmarks/requirements.txt). Prints a table per size, then one JSON line.
 """
 
@@ -183,7 +186,54 @@ def measure(name, fn, kinds, truth, results, extra=None):
     return row
 
 
-def measure_product(n, data, queries, truth, args, workdir, results):
+def brute_force(data):
+    def search(q):
+        s = data @ q
+        idx = np.argpartition(-s, K)[:K]
+        return idx[np.argsort(-s[idx])]
+    return search
+
+
+def with_rows(data, records):
+    """A one-file demo that returns rows: numpy's top k, each as a copy of its metadata plus the score."""
+    def rows(q):
+        s = data @ q
+        idx = np.argpartition(-s, K)[:K]
+        idx = idx[np.argsort(-s[idx])]
+        return [dict(records[i], score=float(s[i])) for i in idx.tolist()]
+    return rows
+
+
+def measure_paired(n, data, queries, library, paired, block=25, warm=3):
+    """p50 ms of numpy, numpy + rows and the product, in blocks of `block` queries taken in rotating
+    order, so a slow minute on this shared machine hits all three alike. Each block starts with `warm`
+    untimed calls: the first torch call after numpy's BLAS threads ran (or the reverse) waits up to
+    ~4 ms for the other pool's spinning threads to yield the cores; alternating every query measured
+    that handoff, not the search."""
+    fns = {"numpy": brute_force(data), "product": lambda q: library.search(q, k=K)}
+    if n <= 100_000:
+        from store.library import METADATA_COLUMNS
+
+        columns = [c for c in METADATA_COLUMNS if c in library.columns]
+        records = library.query(select=columns, limit=None).to_pylist()
+        records.sort(key=lambda r: int(r["id"], 16))  # row i of `data` has id i
+        fns["numpy + rows"] = with_rows(data, records)
+    names = list(fns)
+    for kind, qs in queries.items():
+        times = {name: [] for name in names}
+        for b, start in enumerate(range(0, len(qs), block)):
+            for name in names[b % len(names):] + names[:b % len(names)]:
+                for q in qs[start:start + warm]:
+                    fns[name](q)
+                times[name].extend(timed(fns[name], qs[start:start + block])[1])
+        p50 = {name: round(float(np.median(v)), 4) for name, v in times.items()}
+        paired[kind] = {**p50, "product / numpy": round(p50["product"] / p50["numpy"], 2)}
+        if "numpy + rows" in p50:
+            paired[kind]["product / (numpy + rows)"] = round(p50["product"] / p50["numpy + rows"], 2)
+        print(f"  paired, {kind} queries: " + ", ".join(f"{k} {v}" for k, v in paired[kind].items()), flush=True)
+
+
+def measure_product(n, data, queries, truth, args, workdir, results, paired):
     """ImageLibrary.search as the product runs it: full rows back, path chosen by the library."""
     from synthetic_library import TEN_PERCENT, write_library
 
@@ -213,6 +263,8 @@ def measure_product(n, data, queries, truth, args, workdir, results):
                 queries, wanted, results, {"path": path, "first_two_searches_ms": timings,
                                            "cache_bytes": cache["bytes"], "cache_state": cache["state"],
                                            "scan": cache["scan"]})
+        if not where:
+            measure_paired(n, data, queries, library, paired)
         row = {"method": f"product search_many{label}, {len(queries['image'])} queries per call"}
         library.search_many(queries["image"], k=K, where=where)  # a batch may load the cache: not timed
         for kind, q in queries.items():
@@ -242,14 +294,9 @@ def run_size(n, args, workdir):
           f"image {top1['image']:.3f}, text {top1['text']:.3f}", flush=True)
     slow_n = args.queries if n < 100_000 else min(args.queries, args.slow_queries)
     slow = {kind: q[:slow_n] for kind, q in queries.items()}
-    results = []
-
-    def bf(q):
-        s = data @ q
-        idx = np.argpartition(-s, K)[:K]
-        return idx[np.argsort(-s[idx])]
+    results, paired = [], {}
     if not args.no_baselines:
-        measure("numpy brute force", bf, slow, truth, results, {"bytes_per_vector": args.dim * 4})
+        measure("numpy brute force", brute_force(data), slow, truth, results, {"bytes_per_vector": args.dim * 4})
 
     if not args.no_faiss and not args.no_baselines:
         import faiss
@@ -273,7 +320,7 @@ def run_size(n, args, workdir):
         del ivf, quantizer
 
     if not args.no_product:
-        measure_product(n, data, queries, truth, args, workdir, results)
+        measure_product(n, data, queries, truth, args, workdir, results, paired)
 
     db_dir = os.path.join(workdir, f"db{n}")
     t = time.perf_counter()
@@ -313,7 +360,7 @@ def run_size(n, args, workdir):
                 lance_search(t16, plan.nprobes, plan.refine_factor), queries, truth, results,
                 {"bytes_per_vector": round(size16, 1)})
     shutil.rmtree(db_dir, ignore_errors=True)
-    return {"rows": n, "dim": args.dim, "top1_cosine": top1, "results": results}
+    return {"rows": n, "dim": args.dim, "top1_cosine": top1, "results": results, "paired": paired}
 
 
 def main(argv=None):
@@ -345,6 +392,8 @@ def markdown(report) -> str:
             lines.append(f"| {r['method']} | {r['image_p50_ms']:.2f} / {r['image_p95_ms']:.2f} | {r['image_recall']:.3f} "
                          f"| {r['text_p50_ms']:.2f} / {r['text_p95_ms']:.2f} | {r['text_recall']:.3f} "
                          f"| {r.get('build_s', '')} | {size_b} | {_mb(r.get('cache_bytes'))} |")
+        for kind, figures in size.get("paired", {}).items():
+            lines.append(f"\nPaired p50 ms, {kind} queries: " + ", ".join(f"{k} {v}" for k, v in figures.items()))
     return "\n".join(lines)
 
 
