@@ -245,17 +245,16 @@ def _top(scores: np.ndarray, want: int, snapshot: "Snapshot", positions: np.ndar
     """Indices into `scores` of the `want` best, ties at the edge included, best first, ties by id."""
     if len(scores) > want:
         edge = np.partition(scores, len(scores) - want)[len(scores) - want]
-        candidates = np.flatnonzero(scores >= edge)
+        best = np.flatnonzero(scores >= edge)
     else:
-        candidates = np.arange(len(scores))
-    picked = scores[candidates]
-    order = np.argsort(-picked, kind="stable")
-    ranked = picked[order]
-    if len(ranked) > 1 and np.any(ranked[1:] == ranked[:-1]):  # equal scores: order those by id
-        where = candidates if positions is None else positions[candidates]
+        best = np.arange(len(scores))
+    order = best[np.argsort(-scores[best], kind="stable")]
+    ranked = scores[order].tolist()  # a few floats: compared in Python, cheaper than three numpy calls
+    if any(a == b for a, b in zip(ranked, ranked[1:])):  # equal scores: order those by id
+        where = order if positions is None else positions[order]
         ids = np.asarray(snapshot.meta["id"].take(where).to_pylist(), dtype=str)
-        order = np.lexsort((ids, -picked))
-    return candidates[order]
+        order = order[np.lexsort((ids, -scores[order]))]
+    return order
 
 
 def _rows(snapshot, picked, scores, positions, k, excluded, min_score, with_thumbnail, with_vector) -> list[dict]:
