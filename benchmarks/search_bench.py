@@ -19,7 +19,7 @@ image table of the same vectors, optimized as `index` leaves it, with the vector
 budget, returning full result rows; "product ... 10% filter" adds `format = 'F0'` (a tenth of the rows,
 Bitmap index), scored against the exact top-10 of those rows. Each product row names the path taken
 and the memory the cache holds. "paired" lines time numpy, numpy returning the same result rows (dict
-copies of the rows' metadata plus the score, up to 100,000 rows) and the product in blocks of 25
+copies of the rows' metadata plus the score, up to 25,000 rows, as far as the product keeps ready rows) and the product in blocks of 25
 queries taken in rotating order, so machine noise hits all three alike: their ratios are the
 steadiest figures here.
 Needs faiss-cpu (benchmarks/requirements.txt). Prints a table per size, then one JSON line.
@@ -211,7 +211,9 @@ def measure_paired(n, data, queries, library, paired, block=25, warm=3):
     ~4 ms for the other pool's spinning threads to yield the cores; alternating every query measured
     that handoff, not the search."""
     fns = {"numpy": brute_force(data), "product": lambda q: library.search(q, k=K)}
-    if n <= 100_000:
+    from store.vector_cache import RECORD_ROWS
+
+    if n <= RECORD_ROWS:  # as far as the product keeps ready rows: 100,000 dicts slow every GC pass
         from store.library import METADATA_COLUMNS
 
         columns = [c for c in METADATA_COLUMNS if c in library.columns]
