@@ -19,7 +19,7 @@ image table of the same vectors, optimized as `index` leaves it, with the vector
 budget, returning full result rows; "product ... 10% filter" adds `format = 'F0'` (a tenth of the rows,
 Bitmap index), scored against the exact top-10 of those rows. Each product row names the path taken
 and the memory the cache holds. "paired" lines time numpy, numpy returning the same result rows (dict
-copies of the rows' metadata plus the score, up to 25,000 rows, as far as the product keeps ready rows) and the product in blocks of 25
+copies of the rows' metadata plus the score, up to 100,000 rows) and the product in blocks of 25
 queries taken in rotating order, so machine noise hits all three alike: their ratios are the
 steadiest figures here.
 Needs faiss-cpu (benchmarks/requirements.txt). Prints a table per size, then one JSON line.
@@ -204,16 +204,15 @@ def with_rows(data, records):
     return rows
 
 
-def measure_paired(n, data, queries, library, paired, block=25, warm=3):
+def measure_paired(n, data, queries, library, paired, block=25, warm=3, idle_s=0.3):
     """p50 ms of numpy, numpy + rows and the product, in blocks of `block` queries taken in rotating
-    order, so a slow minute on this shared machine hits all three alike. Each block starts with `warm`
-    untimed calls: the first torch call after numpy's BLAS threads ran (or the reverse) waits up to
-    ~4 ms for the other pool's spinning threads to yield the cores; alternating every query measured
-    that handoff, not the search."""
+    order, so a slow minute on this shared machine hits all three alike. Before each block the
+    process idles `idle_s`, then makes `warm` untimed calls: right after numpy's OpenBLAS threads ran,
+    they spin for ~0.1 s and torch's products run ~3x slower on 2 cores (measured at 100,000 rows:
+    ~8 ms instead of ~2.5 for the first 12-15 product queries); alternating every query, or blocks
+    without the pause, measured that handoff instead of the search."""
     fns = {"numpy": brute_force(data), "product": lambda q: library.search(q, k=K)}
-    from store.vector_cache import RECORD_ROWS
-
-    if n <= RECORD_ROWS:  # as far as the product keeps ready rows: 100,000 dicts slow every GC pass
+    if n <= 100_000:  # a million result dicts would not fit this machine's memory comfortably
         from store.library import METADATA_COLUMNS
 
         columns = [c for c in METADATA_COLUMNS if c in library.columns]
@@ -225,6 +224,7 @@ def measure_paired(n, data, queries, library, paired, block=25, warm=3):
         times = {name: [] for name in names}
         for b, start in enumerate(range(0, len(qs), block)):
             for name in names[b % len(names):] + names[:b % len(names)]:
+                time.sleep(idle_s)
                 for q in qs[start:start + warm]:
                     fns[name](q)
                 times[name].extend(timed(fns[name], qs[start:start + block])[1])
