@@ -119,8 +119,8 @@ def _fetch_with_deadline(library, con, statement: str, limit: int, timeout_s: fl
 
     worker = threading.Thread(target=fetch, name="sql-query", daemon=True)
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
-    worker.start()
     try:
+        _start_holding_ctrl_c(worker)
         while not done.wait(0.05):
             if deadline is not None and time.monotonic() > deadline:
                 _stop(con, done)
@@ -138,6 +138,22 @@ def _fetch_with_deadline(library, con, statement: str, limit: int, timeout_s: fl
         raise_if_corrupt(library, error)
         raise SqlError(f"query failed: {one_line(error)}") from None
     return outcome["table"]
+
+
+def _start_holding_ctrl_c(worker) -> None:
+    """Start the query's thread with SIGINT held back until it runs: a Ctrl+C landing inside
+    Thread.start raised before the query could be stopped, and closing the connection then waited
+    for the whole query. Held back, it arrives just after, where it stops the query."""
+    import signal
+
+    if not hasattr(signal, "pthread_sigmask"):  # Windows: no signal masks
+        worker.start()
+        return
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        worker.start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 def _stop(con, done) -> None:

@@ -99,18 +99,43 @@ def test_a_query_past_its_time_limit_is_stopped_with_one_line(library):
     assert time.monotonic() - started < 10
 
 
-def test_ctrl_c_stops_a_running_query(library):
-    """SIGINT from a timer thread, as a terminal's Ctrl+C: the query stops and the connection closes."""
+def test_ctrl_c_stops_a_running_query(library, monkeypatch):
+    """SIGINT, as a terminal's Ctrl+C, sent once the query is running in DuckDB: it stops and the
+    connection closes."""
     import os
     import signal
     import threading
-    import time
-    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
-    started = time.monotonic()
-    timer.start()
+
+    import store.sql as sql
+
+    running, real_fetch = threading.Event(), sql._fetch
+
+    def fetch(*args):
+        running.set()
+        return real_fetch(*args)
+    monkeypatch.setattr(sql, "_fetch", fetch)
+    threading.Thread(target=lambda: running.wait() and os.kill(os.getpid(), signal.SIGINT), daemon=True).start()
     with pytest.raises(KeyboardInterrupt):
         run_sql(library, "SELECT sum(range) FROM range(400000000000)", timeout_s=None)
-    assert time.monotonic() - started < 10
+    assert running.is_set()
+
+
+def test_ctrl_c_while_the_query_thread_starts_still_stops_the_query(library, monkeypatch):
+    """The race the timer-based test above used to hit one run in many: a Ctrl+C landing inside
+    Thread.start, after the query's thread was launched, left the query running while the
+    connection's close waited for it (a hang). Sent there on purpose."""
+    import os
+    import signal
+    import threading
+
+    class SignalledOnStart(threading.Thread):
+        def start(self):
+            super().start()
+            if self.name == "sql-query":
+                os.kill(os.getpid(), signal.SIGINT)
+    monkeypatch.setattr(threading, "Thread", SignalledOnStart)
+    with pytest.raises(KeyboardInterrupt):
+        run_sql(library, "SELECT sum(range) FROM range(400000000000)", timeout_s=None)
 
 
 def test_infinite_timestamps_and_huge_results_are_values_or_one_line_errors(library):
