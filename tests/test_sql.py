@@ -99,7 +99,18 @@ def test_a_query_past_its_time_limit_is_stopped_with_one_line(library):
     assert time.monotonic() - started < 10
 
 
-def test_ctrl_c_stops_a_running_query(library, monkeypatch):
+@pytest.fixture
+def ctrl_c_raises():
+    """Ctrl+C raising KeyboardInterrupt, as in a terminal: a process started in the background by a
+    non-interactive shell (`cmd &`) inherits SIGINT ignored, and Python then never installs it."""
+    import signal
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_ctrl_c_stops_a_running_query(library, monkeypatch, ctrl_c_raises):
     """SIGINT, as a terminal's Ctrl+C, sent once the query is running in DuckDB: it stops and the
     connection closes."""
     import os
@@ -120,7 +131,7 @@ def test_ctrl_c_stops_a_running_query(library, monkeypatch):
     assert running.is_set()
 
 
-def test_ctrl_c_while_the_query_thread_starts_still_stops_the_query(library, monkeypatch):
+def test_ctrl_c_while_the_query_thread_starts_still_stops_the_query(library, monkeypatch, ctrl_c_raises):
     """The race the timer-based test above used to hit one run in many: a Ctrl+C landing inside
     Thread.start, after the query's thread was launched, left the query running while the
     connection's close waited for it (a hang). Sent there on purpose."""
