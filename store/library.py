@@ -355,14 +355,9 @@ class ImageLibrary:
 
         Cached per table version: looking the index up costs more than a small search.
         """
-        from store.indexes import search_plan
+        from store.search_paths import plan_at
 
-        version = self.table.version
-        cached = getattr(self, "_plan_cache", None)
-        if cached is None or cached[0] != version:
-            cached = (version, search_plan(self))
-            self._plan_cache = cached
-        return cached[1]
+        return plan_at(self, self.table.version)
 
     def _vector_query(self, query, k, predicate, columns: list[str], plan, with_row_id: bool = False) -> pa.Table:
         """A read: through `_open`, so the next search need not ask for the version again."""

@@ -88,14 +88,15 @@ def table_state(library: "ImageLibrary") -> TableState:
         schema = table.schema
         state = TableState(version, int(table.count_rows()), schema.field("vector").type.list_size,
                            frozenset(schema.names), 0, 0.0)
-        _plan(library, version)
+        plan_at(library, version)
     state = replace(state, table_uses=library._table_uses, fresh_until=fresh_until)
     library._search_state = state
     return state
 
 
-def _plan(library: "ImageLibrary", version: int):
-    cached = getattr(library, "_plan_cache", None)  # shared with ImageLibrary.search_plan
+def plan_at(library: "ImageLibrary", version: int):
+    """The index's search plan at `version` (store/indexes.py), looked up once per version."""
+    cached = getattr(library, "_plan_cache", None)
     if cached is None or cached[0] != version:
         from store.indexes import search_plan
 
@@ -106,7 +107,7 @@ def _plan(library: "ImageLibrary", version: int):
 
 def route(library: "ImageLibrary", cache: "VectorCache", state: TableState, queries: int,
           where: str | None) -> Route:
-    plan = _plan(library, state.version)
+    plan = plan_at(library, state.version)
     lancedb = PATH_IVF if plan is not None else PATH_EXACT
     if not cache.enabled:
         return Route(lancedb, "vector cache off")
@@ -147,7 +148,7 @@ def _first_search(cache: "VectorCache", queries: int) -> bool:
 def predicted_path(library: "ImageLibrary", cache: "VectorCache") -> str:
     """The path an unfiltered single query would take now (for stats), without loading anything."""
     state = table_state(library)
-    plan = _plan(library, state.version)
+    plan = plan_at(library, state.version)
     if cache.fits(state.rows, state.dim) and (
             plan is None or product_beats_index(state.rows, state.dim, 1, scans.uses_int8(state.rows))):
         return PATH_CACHE
@@ -183,13 +184,11 @@ def lancedb_search(library: "ImageLibrary", state: TableState, query: np.ndarray
 
     from store.library import _columns, id_filter
 
-    clauses = [f"({where})"] if where else []
-    if where:
-        library.validate_filter(where)
+    clauses = [f"({where})"] if where else []  # `where` was validated by ImageLibrary.search_many
     if exclude_ids:
         clauses.append("NOT " + id_filter(exclude_ids))
     predicate = " AND ".join(clauses) if clauses else None
-    plan = _plan(library, state.version)
+    plan = plan_at(library, state.version)
     if metadata is not None and metadata.version != state.version:
         metadata = None
     columns = [] if metadata is not None else _columns(state.columns, with_thumbnail, with_vector)

@@ -123,11 +123,11 @@ def _fetch_with_deadline(library, con, statement: str, limit: int, timeout_s: fl
         _start_holding_ctrl_c(worker)
         while not done.wait(0.05):
             if deadline is not None and time.monotonic() > deadline:
-                _stop(con, done)
+                _stop(con, done, worker)
                 raise SqlTimeoutError(f"query stopped: still running after the {timeout_s:g} s time limit "
                                "(raise it with --timeout)")
     except KeyboardInterrupt:
-        _stop(con, done)
+        _stop(con, done, worker)
         raise
     error = outcome.get("error")
     if error is not None:
@@ -156,10 +156,11 @@ def _start_holding_ctrl_c(worker) -> None:
         signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
-def _stop(con, done) -> None:
+def _stop(con, done, worker) -> None:
     """Interrupt until the worker is out of DuckDB: an interrupt between two calls (planning, then
-    executing) is lost, and the connection cannot close while a call runs."""
-    while not done.is_set():
+    executing) is lost, and the connection cannot close while a call runs. A worker that never
+    started (Ctrl+C before its start) has nothing to stop."""
+    while not done.is_set() and worker.is_alive():
         con.interrupt()
         done.wait(0.1)
 
