@@ -19,6 +19,7 @@ from store.commits import raise_if_unreachable, retry_on_conflict
 from store.filters import check_filter_text, sql_string
 from store.health import raise_if_corrupt
 from store.redact import redact_uri
+from store import search_paths
 from store.schema import (
     METADATA_COLUMNS, PHOTO_COLUMNS, image_schema, rows_to_table, same_model, schema_identity, schema_model,
 )
@@ -27,7 +28,7 @@ from store.vector_cache import DEFAULT_BUDGET_MB, VectorCache
 DEFAULT_DB = "./data/lancedb"
 DEFAULT_TABLE = "images"
 SORTABLE_COLUMNS = ("indexed_at", "file_name", "file_size", "width", "height", "format", "uri", "id", "mtime", "taken_at")
-MAX_K = 1_000_000  # LanceDB takes k as a 64-bit count; far above any useful result list
+MAX_K = search_paths.MAX_K
 MAX_ROWS = 2**31 - 1  # a listing's row limit (LanceDB's limit is a signed 64-bit count)
 DELETE_CHUNK = 10_000  # ids per delete commit when a filter's matches are deleted by id
 VALID_FILTERS_KEPT = 64  # filters remembered as valid (a user refines one search, repeating its filter)
@@ -265,10 +266,8 @@ class ImageLibrary:
     def validate_filter(self, where: str) -> None:
         """Raise InvalidFilterError with a one-line reason unless `where` is a valid filter.
         Valid filters are remembered per table version: asking LanceDB costs ~4 ms, 20x a search."""
-        from store.search_paths import table_state
-
         check_filter_text(where)
-        key = (table_state(self).version, where)
+        key = (search_paths.table_state(self).version, where)
         if key in self._valid_filters:
             return
         try:
@@ -340,24 +339,18 @@ class ImageLibrary:
     ) -> list[list[dict]]:
         """`search` for a batch of query vectors at once (one matrix product on the cache path):
         one list of result dicts per query, in order, each as `search` returns it."""
-        from store.search_paths import search_many
-
-        from store.search_paths import checked_queries
-
-        queries = checked_queries(self, vectors, k)
+        queries = search_paths.checked_queries(self, vectors, k)
         if where:
             self.validate_filter(where)
-        return self._guarded(lambda: search_many(self, self.vector_cache, queries, k, where, min_score,
-                                                 with_thumbnail, with_vector, exclude_ids))
+        return self._guarded(lambda: search_paths.search_many(self, self.vector_cache, queries, k, where, min_score,
+                                                              with_thumbnail, with_vector, exclude_ids))
 
     def search_plan(self):
         """The vector index's search settings (probes, refine factor), or None on exact search.
 
         Cached per table version: looking the index up costs more than a small search.
         """
-        from store.search_paths import plan_at
-
-        return plan_at(self, self.table.version)
+        return search_paths.plan_at(self, self.table.version)
 
     def _vector_query(self, query, k, predicate, columns: list[str], plan, with_row_id: bool = False) -> pa.Table:
         """A read: through `_open`, so the next search need not ask for the version again."""

@@ -17,6 +17,7 @@ rows to score in float32.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Sequence
@@ -40,6 +41,8 @@ MULTIPLY_SECONDS_PER_INT8 = 7e-12
 IVF_SECONDS_PER_QUERY = 4e-3
 SCORE_BLOCK_BYTES = 64 << 20  # queries x rows scores held at once
 DENSE_SELECTION = 0.5  # above this share of rows, score them all and pick, rather than gather
+MAX_K = 1_000_000  # LanceDB takes k as a 64-bit count; far above any useful result list
+SORT_WHOLE = 256  # up to this many candidate scores, one sort beats a partition, a mask and a smaller sort
 
 
 def product_seconds(rows: int, dim: int, queries: int, int8: bool = False) -> float:
@@ -242,13 +245,17 @@ def _gathers(positions: np.ndarray | None, rows: int) -> bool:
 
 def _top(scores: np.ndarray, want: int, snapshot: "Snapshot", positions: np.ndarray | None) -> np.ndarray:
     """Indices into `scores` of the `want` best, ties at the edge included, best first, ties by id."""
-    if len(scores) > want:
+    if len(scores) > max(want, SORT_WHOLE):  # cut to the want best first (ties at the edge kept)
         edge = np.partition(scores, len(scores) - want)[len(scores) - want]
         best = np.flatnonzero(scores >= edge)
-    else:
-        best = np.arange(len(scores))
-    order = best[np.argsort(-scores[best], kind="stable")]
-    ranked = scores[order].tolist()  # a few floats: compared in Python, cheaper than three numpy calls
+        order = best[np.argsort(-scores[best], kind="stable")]
+    else:  # a few scores (the int8 scan's re-scored candidates): sorting them all is fewer calls
+        order = np.argsort(-scores, kind="stable")
+    ranked = scores[order].tolist()  # compared in Python, cheaper than more numpy calls
+    cut = min(want, len(ranked))
+    while cut < len(ranked) and ranked[cut] == ranked[cut - 1]:
+        cut += 1  # ties at the edge stay: the id order below decides which of them are kept
+    order, ranked = order[:cut], ranked[:cut]
     if any(a == b for a, b in zip(ranked, ranked[1:])):  # equal scores: order those by id
         where = order if positions is None else positions[order]
         ids = np.asarray(snapshot.meta["id"].take(where).to_pylist(), dtype=str)
@@ -258,21 +265,21 @@ def _top(scores: np.ndarray, want: int, snapshot: "Snapshot", positions: np.ndar
 
 def _rows(snapshot, picked, scores, positions, k, excluded, min_score, with_thumbnail, with_vector) -> list[dict]:
     where = picked if positions is None else positions[picked]
-    out, kept_at, kept_scores = [], [], []
-    for record, index, position in zip(snapshot.rows_at(where), picked.tolist(), where.tolist()):
+    out, kept_at = [], []
+    for record, score, position in zip(snapshot.rows_at(where), scores[picked].tolist(), where.tolist()):
         if excluded and record["id"] in excluded:
             continue
-        score = float(scores[index])
         if min_score is not None and score < min_score:
             break  # best first: the rest score lower still
+        record["score"] = score  # last, as on the LanceDB path (the columns below are added before it)
         out.append(record)
         kept_at.append(position)
-        kept_scores.append(score)
         if len(out) == k:
             break
-    _with_columns(snapshot, out, np.asarray(kept_at, dtype=np.int64), with_thumbnail, with_vector)
-    for record, score in zip(out, kept_scores):
-        record["score"] = score  # last, as on the LanceDB path
+    if with_thumbnail or with_vector:
+        _with_columns(snapshot, out, np.asarray(kept_at, dtype=np.int64), with_thumbnail, with_vector)
+        for record in out:
+            record["score"] = record.pop("score")
     return out
 
 
@@ -298,8 +305,6 @@ def checked_queries(library: "ImageLibrary", vectors, k: int) -> np.ndarray:
     """The query vectors as an (n, dim) float32 array of unit vectors (LanceDB's cosine normalises them
     too), or a one-line LibraryError saying what is wrong. One pass: the squared norms that normalise
     the queries also find NaN, infinity and all-zero vectors."""
-    from store.library import MAX_K
-
     if not 1 <= k <= MAX_K:
         raise LibraryError(f"k must be between 1 and {MAX_K:,}")
     dim = table_state(library).dim  # the search reuses the same state: no second read
@@ -308,7 +313,7 @@ def checked_queries(library: "ImageLibrary", vectors, k: int) -> np.ndarray:
     if queries.shape[-1] != dim:
         raise LibraryError(f"query vector has {queries.shape[-1]} values, table expects {dim}")
     squares = np.einsum("ij,ij->i", queries, queries)
-    if np.isfinite(squares).all() and squares.all():
+    if all(0 < square < math.inf for square in squares.tolist()):  # NaN fails too: the checks below name it
         return queries / np.sqrt(squares)[:, None]
     if not np.isfinite(queries).all():
         raise LibraryError("the query vector contains NaN or infinity: nothing is near it")

@@ -9,7 +9,7 @@ from store import ImageLibrary
 from store.scans import FloatScan, Int8Scan
 
 pytestmark = pytest.mark.skipif(scans.build_int8(np.eye(2, 8, dtype=np.float32)) is None,
-                                reason="this torch has no fbgemm int8 product")
+                                reason="NumKong is not installed")
 
 DIM = 64
 
@@ -39,14 +39,16 @@ def test_the_error_bound_holds_for_every_row():
     data = clustered(3000)
     queries = unit(np.random.default_rng(1).normal(size=(40, DIM)))
     scan = Int8Scan(data)
-    approx, bounds = scan.approximate(queries)
+    products, units, bounds = scan.approximate(queries)
+    approx, bounds = products * np.array(units)[:, None], np.array(bounds) * units
     exact = queries @ data.T
     assert np.all(np.abs(approx - exact) <= bounds[:, None])
     assert np.abs(approx - exact).max() > 1e-4  # int8 really is approximate: the bound is doing work
 
 
-@pytest.mark.parametrize("want", [1, 10, 57])
-def test_int8_candidates_give_the_float32_top_k(want):
+@pytest.mark.parametrize("want, threads", [(1, 1), (10, 1), (57, 1), (10, 3)])
+def test_int8_candidates_give_the_float32_top_k(want, threads, monkeypatch):
+    monkeypatch.setattr(scans, "ROWS_PER_THREAD", 1000)  # threads=3: three parts, scanned side by side
     data = clustered(4000, seed=2)
     rng = np.random.default_rng(3)
     queries = np.concatenate([unit(data[rng.integers(0, 4000, 20)] + 0.01 * rng.normal(size=(20, DIM))),
@@ -54,7 +56,9 @@ def test_int8_candidates_give_the_float32_top_k(want):
     keep = np.flatnonzero(np.arange(4000) % 3 != 0)  # a dense selection: scored whole, then picked
     for selection in (None, keep):
         floats = list(FloatScan(data).candidates(queries, want, selection))
-        int8s = list(Int8Scan(data).candidates(queries, want, selection))
+        scan = Int8Scan(data, threads=threads)
+        assert len(scan.bounds) == threads + 1
+        int8s = list(scan.candidates(queries, want, selection))
         for (f_found, f_scores), (i_found, i_scores) in zip(floats, int8s):
             f_rows, f_best = top(f_found, f_scores, want)
             i_rows, i_best = top(i_found, i_scores, want)

@@ -69,6 +69,15 @@ def test_cache_results_equal_lancedb_exact_search(db, where):
         assert exact.last_search_path == "lancedb-exact"
 
 
+@pytest.mark.parametrize("k", [3, 300, 500])  # a sort of every score, a cut first, more than the 400 rows
+def test_long_result_lists_equal_lancedb_exact_search(db, k):
+    fast, exact = cached(db), lancedb_only(db)
+    q = vectors(1, seed=21)[0]
+    got = fast.search(q, k=k)
+    assert fast.last_search_path == "cache" and len(got) == min(k, 400)
+    same_results(got, exact.search(q, k=k))
+
+
 def test_min_score_exclusions_thumbnails_and_vectors_match_lancedb(db):
     fast, exact = cached(db), lancedb_only(db)
     q = vectors(1, seed=5)[0]
@@ -258,8 +267,8 @@ def test_with_an_index_large_tables_go_to_the_index_unless_a_batch_or_filter_is_
     lib.add(rows(800, start=5000, seed=8))
     optimize(lib, index_threshold=500)
     assert lib.search_plan() is not None
-    # As if the table were large: a product over 1,200 rows "costs" more than an IVF query.
-    monkeypatch.setattr(search_paths, "IVF_SECONDS_PER_QUERY", 1200 * DIM * 1e-10)
+    # As if the table were large: a product over 1,200 rows "costs" more than an IVF query (int8 or not).
+    monkeypatch.setattr(search_paths, "IVF_SECONDS_PER_QUERY", 1200 * DIM * search_paths.STREAM_SECONDS_PER_INT8)
     lib.search(vectors(1)[0], k=5)
     assert lib.last_search_path == "lancedb-ivf" and lib.stats()["search_path"] == "lancedb-ivf"
     lib.search(vectors(1)[0], k=5, where="array_has(tags, 'rare')")  # 24 rows: the product wins
