@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 INT8_MIN_ROWS = 1_000  # int8 measured faster from here (1,000 and 3,000 rows: 10-30 % per search); not tried below
 ROWS_PER_THREAD = 50_000  # handing a part to a sleeping thread costs ~70-90 us here (a no-op round trip)
 _LEVELS = 127  # codes -127..127 (NumKong's int8 product is signed by signed)
+_BUILD_ROWS = 4_096
 _SLACK = 1e-5  # float32 rounding of the re-scored sums, and of the bound's own arithmetic
 
 
@@ -56,8 +57,9 @@ def uses_int8(rows: int) -> bool:
 
 def int8_bytes(rows: int, dim: int) -> int:
     """What Int8Scan adds to the cache for a table of this size (0 where it is not used): the packed
-    codes, padded by NumKong to its kernel's tiles (~14 % at 512-d; 1.15 leaves room)."""
-    return int(rows * dim * 1.15) if uses_int8(rows) else 0
+    codes, each row padded by NumKong to whole 64-byte steps plus 72 bytes (measured on NumKong 7.8
+    for 16-1,024 dims: 584 bytes a 512-d row); `extra_bytes` counts the real size once built."""
+    return rows * (-(-dim // 64) * 64 + 72) if uses_int8(rows) else 0
 
 
 _int8_broken: str | None = None  # why the int8 product failed in this process, once it has
@@ -131,17 +133,22 @@ class Int8Scan(FloatScan):
 
         super().__init__(vectors)
         self._numkong = numkong
-        self.step = (float(np.abs(vectors).max()) if vectors.size else 0.0) / _LEVELS or 1.0
+        largest = max((float(np.abs(vectors[at:at + _BUILD_ROWS]).max()) for at in range(0, len(vectors), _BUILD_ROWS)),
+                      default=0.0)  # in blocks, like the codes below
+        self.step = largest / _LEVELS or 1.0
         threads = scan_threads() if threads is None else threads
         parts = max(1, min(threads, len(vectors) // ROWS_PER_THREAD))
         self.bounds = np.linspace(0, len(vectors), parts + 1).astype(int)
         self._packed, self.row_error = [], 0.0
-        for start, stop in zip(self.bounds[:-1], self.bounds[1:]):  # a part at a time: one part's codes in memory
-            part = vectors[start:stop]
-            codes = np.rint(part / np.float32(self.step)).astype(np.int8)
-            error = part - codes * np.float32(self.step)
-            if len(part):  # |e| of the worst row: one bound for all rows costs one comparison a row
-                self.row_error = max(self.row_error, float(np.sqrt(np.einsum("ij,ij->i", error, error).max())))
+        for start, stop in zip(self.bounds[:-1], self.bounds[1:]):
+            codes = np.empty((stop - start, vectors.shape[1]), dtype=np.int8)
+            for at in range(start, stop, _BUILD_ROWS):  # in blocks: the float temporaries stay in cache
+                block = vectors[at:min(at + _BUILD_ROWS, stop)]
+                steps = np.rint(block * np.float32(1 / self.step))
+                codes[at - start:at - start + len(block)] = steps
+                error = block - steps * np.float32(self.step)
+                # |e| of the worst row: one bound for all rows costs one comparison a row in the search
+                self.row_error = max(self.row_error, math.sqrt(float(np.einsum("ij,ij->i", error, error).max())))
             self._packed.append(numkong.dots_pack(codes))
         self.extra_bytes = int(sum(p.nbytes for p in self._packed))
 

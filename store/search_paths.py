@@ -3,8 +3,8 @@ scan, chosen per batch of queries from the table's size, the memory budget and t
 
 The cost model (2 cores, AVX-512, benchmarks/search_bench.py): a float32 product streams every
 scanned vector once per batch (~0.2 ns per float) and spends ~0.04 ns per float per query on
-arithmetic; from 5,000 rows the cache scans int8 codes instead (store/scans.py: ~0.03 ns per value,
-~0.007 per query in a batch; 1.5 ms a query over 100,000 x 512); an IVF query costs ~4 ms whatever
+arithmetic; from 1,000 rows the cache scans int8 codes instead (store/scans.py: ~0.03 ns per value,
+~0.007 per query in a batch; 1.3-1.5 ms a query over 100,000 x 512 on two threads); an IVF query costs ~4 ms whatever
 the size. So one query over fewer than ~250,000 512-d rows, a batch over more, or a filter that
 leaves few rows is faster from the cache; LanceDB's exact scan (~100x slower than the product) is for
 tables over the budget without an index, and for a library's first single search, before the cache
@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 PATH_CACHE, PATH_IVF, PATH_EXACT = "cache", "lancedb-ivf", "lancedb-exact"
 STREAM_SECONDS_PER_FLOAT = 2e-10
 MULTIPLY_SECONDS_PER_FLOAT = 4e-11  # per query in the batch
-STREAM_SECONDS_PER_INT8 = 3e-11  # store/scans.py Int8Scan, 100,000 x 512 rows: 1.5 ms a query
+STREAM_SECONDS_PER_INT8 = 3e-11  # store/scans.py Int8Scan, 100,000 x 512 rows: 1.3-1.5 ms a query
 MULTIPLY_SECONDS_PER_INT8 = 7e-12
 IVF_SECONDS_PER_QUERY = 4e-3
 SCORE_BLOCK_BYTES = 64 << 20  # queries x rows scores held at once

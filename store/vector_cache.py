@@ -83,7 +83,7 @@ class Snapshot:
         return len(self.row_ids)
 
     def scan_now(self):
-        """The fastest scan built so far (store/scans.py). Int8 codes take ~10 us a row to build (1 s
+        """The fastest scan built so far (store/scans.py). Int8 codes take ~3 us a row to build (0.3 s
         for 100,000 rows), too long to make a search wait after every upload, so they are built in a
         background thread on first use and the float32 scan answers until they are ready."""
         if self._int8_scan is not None or self.vectors is None:
