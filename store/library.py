@@ -11,6 +11,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
 import numpy as np
 import pyarrow as pa
 
+from store import search_paths
 from store.errors import (
     InvalidFilterError, LibraryError, ModelMismatchError, ReadOnlyError,
     TableNotFoundError, is_rust_panic, one_line,
@@ -19,7 +20,6 @@ from store.commits import raise_if_unreachable, retry_on_conflict
 from store.filters import check_filter_text, sql_string
 from store.health import raise_if_corrupt
 from store.redact import redact_uri
-from store import search_paths
 from store.schema import (
     METADATA_COLUMNS, PHOTO_COLUMNS, image_schema, rows_to_table, same_model, schema_identity, schema_model,
 )
