@@ -110,6 +110,23 @@ def plan_at(library: "ImageLibrary", version: int):
 
 def route(library: "ImageLibrary", cache: "VectorCache", state: TableState, queries: int,
           where: str | None) -> Route:
+    """The path for this batch. A cache route is kept for the next batch of the same size and filter
+    while nothing it was chosen from has moved (version, budget, snapshot, its scan): choosing costs
+    ~20-30 us after a scan here, 5-7 % of a search over 10,000 rows."""
+    key = (state.version, state.rows, queries, where, cache.budget_bytes)
+    kept = getattr(library, "_kept_route", None)
+    if kept is not None and kept[0] == key:
+        snapshot = cache.current()
+        if kept[1].snapshot is snapshot and kept[2] is snapshot.scan_now():
+            return kept[1]
+    chosen = _route(library, cache, state, queries, where)
+    if chosen.path == PATH_CACHE:
+        library._kept_route = (key, chosen, chosen.snapshot.scan_now())
+    return chosen
+
+
+def _route(library: "ImageLibrary", cache: "VectorCache", state: TableState, queries: int,
+           where: str | None) -> Route:
     plan = plan_at(library, state.version)
     lancedb = PATH_IVF if plan is not None else PATH_EXACT
     if not cache.enabled:

@@ -5,12 +5,15 @@ import logging
 import subprocess
 import sys
 import textwrap
+import threading
 from datetime import timedelta
 
 import numpy as np
 import pytest
 
+import store.scans as scans
 import store.search_paths as search_paths
+import store.vector_cache as vector_cache
 from store import ImageLibrary, InvalidFilterError
 from store.indexes import optimize
 
@@ -254,6 +257,28 @@ def test_stats_and_debug_logs_name_the_path(db, caplog):
     stats = lib.stats()
     assert stats["search_path"] == "cache" and stats["last_search_path"] == "cache"
     assert stats["vector_cache"]["state"] == "loaded" and stats["vector_cache_bytes"] >= 400 * DIM * 4
+
+
+def test_a_kept_route_gives_way_once_the_int8_codes_are_ready(db, monkeypatch, caplog):
+    monkeypatch.setattr(scans, "INT8_MIN_ROWS", 100)  # the 400 rows get int8 codes, built in the background
+    release = threading.Event()
+    build = vector_cache.Snapshot._build_int8
+
+    def held_build(snapshot):  # the codes are not ready until the test says so
+        release.wait()
+        build(snapshot)
+    monkeypatch.setattr(vector_cache.Snapshot, "_build_int8", held_build)
+    lib = cached(db)
+    q = vectors(1, seed=3)[0]
+    with caplog.at_level(logging.DEBUG, logger="store.search_paths"):
+        first = [lib.search(q, k=5) for _ in range(2)]  # float32 scan: the second reuses the kept route
+        release.set()
+        assert lib.vector_cache.current().wait_for_scan().kind == "int8+float32"
+        later = lib.search(q, k=5)
+    paths = [r.getMessage() for r in caplog.records if "path cache" in r.getMessage()]
+    assert len(paths) == 3 and all("400 rows, float32 scan" in m for m in paths[:2])
+    assert "400 rows, int8+float32 scan" in paths[2]
+    same_results(later, first[0])
 
 
 def test_an_invalid_filter_is_a_one_line_error_on_the_cache_path(db):
