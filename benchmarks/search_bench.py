@@ -21,7 +21,8 @@ Bitmap index), scored against the exact top-10 of those rows. Each product row n
 and the memory the cache holds. "paired" lines time numpy, numpy returning the same result rows (dict
 copies of the rows' metadata plus the score, up to 100,000 rows) and the product in blocks of 25
 queries taken in rotating order, so machine noise hits all three alike: their ratios are the
-steadiest figures here.
+steadiest figures here. "throughput" lines count searches per second through one library with one
+and with two threads searching at once (does a second concurrent search get the second core?).
 Needs faiss-cpu (benchmarks/requirements.txt). Prints a table per size, then one JSON line.
 """
 
@@ -235,7 +236,35 @@ def measure_paired(n, data, queries, library, paired, block=25, warm=3, idle_s=0
         print(f"  paired, {kind} queries: " + ", ".join(f"{k} {v}" for k, v in paired[kind].items()), flush=True)
 
 
-def measure_product(n, data, queries, truth, args, workdir, results, paired):
+def measure_throughput(library, queries, per_thread=300, rounds=2, idle_s=0.3) -> dict:
+    """Searches per second through one library, with one and with two threads calling `search` back
+    to back (image queries): whether concurrent searches (an API's) use more than one core."""
+    import threading
+
+    qs = queries["image"]
+
+    def rate(threads):
+        def work(offset):
+            for i in range(per_thread):
+                library.search(qs[(offset + i) % len(qs)], k=K)
+        workers = [threading.Thread(target=work, args=(37 * t,)) for t in range(threads)]
+        started = time.perf_counter()
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        return round(threads * per_thread / (time.perf_counter() - started))
+
+    figures = {"1 thread": [], "2 threads": []}
+    for _ in range(rounds):  # alternated, so a slow minute hits both
+        for threads, name in ((1, "1 thread"), (2, "2 threads")):
+            time.sleep(idle_s)
+            figures[name].append(rate(threads))
+    print("  throughput, searches/s: " + ", ".join(f"{k} {v}" for k, v in figures.items()), flush=True)
+    return figures
+
+
+def measure_product(n, data, queries, truth, args, workdir, results, paired, throughput):
     """ImageLibrary.search as the product runs it: full rows back, path chosen by the library."""
     from synthetic_library import TEN_PERCENT, write_library
 
@@ -267,6 +296,7 @@ def measure_product(n, data, queries, truth, args, workdir, results, paired):
                                            "scan": cache["scan"]})
         if not where:
             measure_paired(n, data, queries, library, paired)
+            throughput.update(measure_throughput(library, queries))
         row = {"method": f"product search_many{label}, {len(queries['image'])} queries per call"}
         library.search_many(queries["image"], k=K, where=where)  # a batch may load the cache: not timed
         for kind, q in queries.items():
@@ -296,7 +326,7 @@ def run_size(n, args, workdir):
           f"image {top1['image']:.3f}, text {top1['text']:.3f}", flush=True)
     slow_n = args.queries if n < 100_000 else min(args.queries, args.slow_queries)
     slow = {kind: q[:slow_n] for kind, q in queries.items()}
-    results, paired = [], {}
+    results, paired, throughput = [], {}, {}
     if not args.no_baselines:
         measure("numpy brute force", brute_force(data), slow, truth, results, {"bytes_per_vector": args.dim * 4})
 
@@ -322,7 +352,7 @@ def run_size(n, args, workdir):
         del ivf, quantizer
 
     if not args.no_product:
-        measure_product(n, data, queries, truth, args, workdir, results, paired)
+        measure_product(n, data, queries, truth, args, workdir, results, paired, throughput)
 
     db_dir = os.path.join(workdir, f"db{n}")
     t = time.perf_counter()
@@ -362,7 +392,8 @@ def run_size(n, args, workdir):
                 lance_search(t16, plan.nprobes, plan.refine_factor), queries, truth, results,
                 {"bytes_per_vector": round(size16, 1)})
     shutil.rmtree(db_dir, ignore_errors=True)
-    return {"rows": n, "dim": args.dim, "top1_cosine": top1, "results": results, "paired": paired}
+    return {"rows": n, "dim": args.dim, "top1_cosine": top1, "results": results, "paired": paired,
+            "throughput": throughput}
 
 
 def main(argv=None):
@@ -396,6 +427,8 @@ def markdown(report) -> str:
                          f"| {r.get('build_s', '')} | {size_b} | {_mb(r.get('cache_bytes'))} |")
         for kind, figures in size.get("paired", {}).items():
             lines.append(f"\nPaired p50 ms, {kind} queries: " + ", ".join(f"{k} {v}" for k, v in figures.items()))
+        if size.get("throughput"):
+            lines.append("\nThroughput, searches/s: " + ", ".join(f"{k} {v}" for k, v in size["throughput"].items()))
     return "\n".join(lines)
 
 
