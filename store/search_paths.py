@@ -3,12 +3,12 @@ scan, chosen per batch of queries from the table's size, the memory budget and t
 
 The cost model (2 cores, AVX-512, benchmarks/search_bench.py): a float32 product streams every
 scanned vector once per batch (~0.2 ns per float) and spends ~0.04 ns per float per query on
-arithmetic; from 1,000 rows the cache scans int8 codes instead (store/scans.py: ~0.03 ns per value,
-~0.007 per query in a batch; 1.3-1.5 ms a query over 100,000 x 512 on two threads); an IVF query costs ~4 ms whatever
-the size. So one query over fewer than ~250,000 512-d rows, a batch over more, or a filter that
-leaves few rows is faster from the cache; LanceDB's exact scan (~100x slower than the product) is for
-tables over the budget without an index, and for a library's first single search, before the cache
-is worth loading. Over the budget the cache may hold the metadata alone: LanceDB then returns ids and
+arithmetic; from 1,000 rows the cache scans int8 codes instead (store/scans.py: ~0.03 ns per
+value, ~0.007 per query in a batch; 1.3-1.5 ms a query over 100,000 x 512 on two threads); an IVF
+query costs ~4 ms whatever the size. So one query over fewer than ~250,000 512-d rows, a batch over
+more, or a filter that leaves few rows is faster from the cache; LanceDB's exact scan (~100x slower
+than the product) is for tables over the budget without an index, and for a library's first single
+search, before the cache is worth loading. Over the budget the cache may hold the metadata alone: LanceDB then returns ids and
 scores only and the rows come from memory. Every result of the cache path equals LanceDB's exact
 search: same ids, same scores (float32 cosine), ties broken by id; the int8 scan only chooses which
 rows to score in float32.
