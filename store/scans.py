@@ -144,9 +144,9 @@ class Int8Scan(FloatScan):
             codes = np.empty((stop - start, vectors.shape[1]), dtype=np.int8)
             for at in range(start, stop, _BUILD_ROWS):  # in blocks: the float temporaries stay in cache
                 block = vectors[at:min(at + _BUILD_ROWS, stop)]
-                steps = np.rint(block * np.float32(1 / self.step))
-                codes[at - start:at - start + len(block)] = steps
-                error = block - steps * np.float32(self.step)
+                rounded = np.rint(block * np.float32(1 / self.step))  # whole numbers within +-127
+                codes[at - start:at - start + len(block)] = rounded
+                error = block - rounded * np.float32(self.step)
                 # |e| of the worst row: one bound for all rows costs one comparison a row in the search
                 self.row_error = max(self.row_error, math.sqrt(float(np.einsum("ij,ij->i", error, error).max())))
             self._packed.append(numkong.dots_pack(codes))
