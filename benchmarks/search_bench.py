@@ -187,20 +187,21 @@ def measure(name, fn, kinds, truth, results, extra=None):
     return row
 
 
+def _numpy_top(data, q):
+    """numpy brute force: the top K row numbers, best first, and every row's score."""
+    s = data @ q
+    idx = np.argpartition(-s, K)[:K]
+    return idx[np.argsort(-s[idx])], s
+
+
 def brute_force(data):
-    def search(q):
-        s = data @ q
-        idx = np.argpartition(-s, K)[:K]
-        return idx[np.argsort(-s[idx])]
-    return search
+    return lambda q: _numpy_top(data, q)[0]
 
 
 def with_rows(data, records):
     """A one-file demo that returns rows: numpy's top k, each as a copy of its metadata plus the score."""
     def rows(q):
-        s = data @ q
-        idx = np.argpartition(-s, K)[:K]
-        idx = idx[np.argsort(-s[idx])]
+        idx, s = _numpy_top(data, q)
         return [dict(records[i], score=float(s[i])) for i in idx.tolist()]
     return rows
 

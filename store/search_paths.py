@@ -8,10 +8,10 @@ value, ~0.007 per query in a batch; 1.3-1.5 ms a query over 100,000 x 512 on two
 query costs ~4 ms whatever the size. So one query over fewer than ~250,000 512-d rows, a batch over
 more, or a filter that leaves few rows is faster from the cache; LanceDB's exact scan (~100x slower
 than the product) is for tables over the budget without an index, and for a library's first single
-search, before the cache is worth loading. Over the budget the cache may hold the metadata alone: LanceDB then returns ids and
-scores only and the rows come from memory. Every result of the cache path equals LanceDB's exact
-search: same ids, same scores (float32 cosine), ties broken by id; the int8 scan only chooses which
-rows to score in float32.
+search, before the cache is worth loading. Over the budget the cache may hold the metadata alone:
+LanceDB then returns ids and scores only and the rows come from memory. Every result of the cache
+path equals LanceDB's exact search: same ids, same scores (float32 cosine), ties broken by id; the
+int8 scan only chooses which rows to score in float32.
 """
 
 from __future__ import annotations
