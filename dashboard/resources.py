@@ -48,7 +48,10 @@ def _encoder(model: str, device: str):
     download on every rerun would stall every page; `forget_model_failure` retries on demand."""
     from pipeline.encoder import ClipEncoder, ModelUnavailableError
 
+    from store import scans
+
     encoder = ClipEncoder(model, device=device)
+    scans.warm_up()  # the vector cache's int8 kernels, also the first searches' cost (~1 s)
     try:
         encoder.model  # noqa: B018 - load now, so the first search is not the slow one
     except ModelUnavailableError as error:

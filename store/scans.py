@@ -4,7 +4,7 @@
 the bytes to stream) and scores them with NumKong's packed int8 product (exact int32 dot products;
 AVX-512 VNNI, AVX2 or NEON chosen by NumKong from what the CPU reports), then re-scores in float32
 every row that can still be in the top k, so its results equal FloatScan's (same rows, float32
-scores). Measured on the 2-core AVX-512 VM (one query, 512-d): 9 us over 1,000 rows against 18-25 for
+scores); the steps around the product run compiled (store/int8_kernels.py, Numba). Measured on the 2-core AVX-512 VM (one query, 512-d): 9 us over 1,000 rows against 18-25 for
 a float32 product, and 2.4 ms single-threaded over 100,000 (1.3 ms on two threads, against 1.5 for
 fbgemm's int8 product, which this replaced).
 
@@ -42,6 +42,7 @@ ROWS_PER_THREAD = 50_000  # handing a part to a sleeping thread costs ~70-90 us 
 _LEVELS = 127  # codes -127..127 (NumKong's int8 product is signed by signed)
 _BUILD_ROWS = 4_096
 _SLACK = 1e-5  # float32 rounding of the re-scored sums, and of the bound's own arithmetic
+_EVERY_CODE = -(2**31)  # below any int32 product: every row is a candidate
 
 
 def _torch():
@@ -66,14 +67,14 @@ _int8_broken: str | None = None  # why the int8 product failed in this process, 
 
 
 def int8_available() -> bool:
-    """Whether the int8 scan is worth planning for: NumKong is installed and its product has not
-    failed here. Cheap (no import: `stats` and path predictions call it)."""
-    return _int8_broken is None and _numkong_installed()
+    """Whether the int8 scan is worth planning for: NumKong and Numba are installed and the scan has
+    not failed here. Cheap (no import: `stats` and path predictions call it)."""
+    return _int8_broken is None and _int8_installed()
 
 
 @functools.lru_cache(maxsize=1)
-def _numkong_installed() -> bool:
-    return importlib.util.find_spec("numkong") is not None
+def _int8_installed() -> bool:
+    return all(importlib.util.find_spec(name) is not None for name in ("numkong", "numba"))
 
 
 def build_int8(vectors: np.ndarray) -> "Int8Scan | None":
@@ -83,10 +84,17 @@ def build_int8(vectors: np.ndarray) -> "Int8Scan | None":
         return None
     try:
         return Int8Scan(vectors)
-    except (RuntimeError, TypeError, ValueError, ImportError) as error:
+    except Exception as error:  # NumKong's or Numba's, whatever its kind: the float32 scan is exact too
         _int8_broken = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         log.warning("int8 search scan unavailable (%s): the vector cache scans in float32", _int8_broken)
         return None
+
+
+def warm_up() -> None:
+    """Load the int8 scan's compiled steps now (~1 s the first time in a process: Numba's start and
+    its on-disk cache; ~10 s where that cache is empty). The first int8 build would otherwise do it
+    in its background thread, holding the interpreter while a server answers its first searches."""
+    build_int8(np.eye(2, 8, dtype=np.float32))  # the vectors' kind (float32, C order, writable) as a snapshot's
 
 
 def scan_threads() -> int:
@@ -115,10 +123,6 @@ class FloatScan:
             return _torch().mv(self._rows, _torch().from_numpy(queries[0])).numpy()[None]
         return (_torch().from_numpy(queries) @ self._rows.T).numpy()
 
-    def exact_rows(self, query: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        """Scores of a few rows (the re-scored candidates): einsum runs in this thread, no BLAS pool."""
-        return np.einsum("ij,j->i", self.vectors[rows], query)
-
     def candidates(self, queries: np.ndarray, want: int, keep: np.ndarray | None):
         """Per query: (indices into the kept rows or None for all, their float32 scores)."""
         for scores in self.exact(queries):
@@ -131,8 +135,10 @@ class Int8Scan(FloatScan):
     def __init__(self, vectors: np.ndarray, threads: int | None = None):
         import numkong
 
+        from store import int8_kernels
+
         super().__init__(vectors)
-        self._numkong = numkong
+        self._numkong, self._kernels = numkong, int8_kernels
         largest = max((float(np.abs(vectors[at:at + _BUILD_ROWS]).max()) for at in range(0, len(vectors), _BUILD_ROWS)),
                       default=0.0)  # in blocks, like the codes below
         self.step = largest / _LEVELS or 1.0
@@ -151,23 +157,22 @@ class Int8Scan(FloatScan):
                 self.row_error = max(self.row_error, math.sqrt(float(np.einsum("ij,ij->i", error, error).max())))
             self._packed.append(numkong.dots_pack(codes))
         self.extra_bytes = int(sum(p.nbytes for p in self._packed))
+        self._compile()
 
-    def approximate(self, queries: np.ndarray) -> tuple[np.ndarray, list[float], list[float]]:
+    def _compile(self) -> None:
+        """Run every kernel once on this scan's own arrays, so Numba compiles (or loads from its cache)
+        the variants searches use here, in the building thread rather than in a search."""
+        query = np.array(self.vectors[:1])  # a fresh, writable array, as checked queries are
+        for keep, kept in ((None, len(self.vectors)), (np.zeros(2, dtype=np.int64), 2)):
+            for want in (1, kept):  # with the partition (a few candidates), and without (every row)
+                list(self.candidates(query, want, keep))
+
+    def approximate(self, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """For unit `queries`: the (b, rows) int32 code products, and per query the score one unit of
-        them stands for and the bound on their scores' error, in those units. Few numpy calls: after
-        the scan has streamed the codes through the caches each costs ~2-5 us (measured at 10,000 rows)."""
+        them stands for and the bound on their scores' error, in those units."""
         # The query side first, while the caches are warm: the product streams every code through them.
-        steps = np.abs(queries).max(axis=1, keepdims=True) / _LEVELS  # > 0: unit queries
-        codes = np.rint(queries / steps)
-        residual = queries - codes * steps
-        units, bounds = [], []
-        for step, square in zip(steps[:, 0].tolist(), np.einsum("ij,ij->i", residual, residual).tolist()):
-            d = math.sqrt(square)
-            unit = step * self.step
-            units.append(unit)
-            # |q^| <= |q| + |d| = 1 + |d| for a unit query (triangle inequality)
-            bounds.append(((1 + d) * self.row_error + d + _SLACK) / unit)
-        return self._products(codes.astype(np.int8)), units, bounds
+        codes, units, bounds = self._kernels.quantise(queries, float(_LEVELS), self.step, self.row_error, _SLACK)
+        return self._products(codes), units, bounds
 
     def _products(self, codes: np.ndarray) -> np.ndarray:
         dots = self._numkong.dots_packed
@@ -179,17 +184,13 @@ class Int8Scan(FloatScan):
 
     def candidates(self, queries: np.ndarray, want: int, keep: np.ndarray | None):
         products, _, bounds = self.approximate(queries)
-        for query, approx, bound in zip(queries, products, bounds):
+        for query, approx, bound in zip(queries, products, bounds.tolist()):
             if keep is not None:
                 approx = approx[keep]
             if len(approx) <= want:
-                yield None, self._exact_kept(query, np.arange(len(approx)), keep)
+                yield None, self._kernels.rescored(approx, _EVERY_CODE, keep, self.vectors, query)[1]
                 continue
             # The want best approximate scores are each within `bound` of a real row's score, so the true
             # want-th best is >= edge - bound, and a row that reaches it has approx >= edge - 2 bound.
             edge = int(np.partition(approx, len(approx) - want)[len(approx) - want])
-            possible = np.flatnonzero(approx >= math.floor(edge - 2 * bound))  # integers: floor keeps every one
-            yield possible, self._exact_kept(query, possible, keep)
-
-    def _exact_kept(self, query: np.ndarray, indices: np.ndarray, keep: np.ndarray | None) -> np.ndarray:
-        return self.exact_rows(query, indices if keep is None else keep[indices])
+            yield self._kernels.rescored(approx, math.floor(edge - 2 * bound), keep, self.vectors, query)

@@ -250,8 +250,8 @@ def product_search(snapshot: "Snapshot", queries: np.ndarray, k: int, positions:
         for found, scores in scan.candidates(queries[start:start + block], want, keep):
             # `found` indexes the selected rows (None: all of them); `at` maps scores to snapshot rows.
             at = found if positions is None else (positions if found is None else positions[found])
-            picked = _top(scores, want, snapshot, at)
-            results.append(_rows(snapshot, picked, scores, at, k, excluded, min_score, with_thumbnail, with_vector))
+            picked, ranked = _top(scores, want, snapshot, at)
+            results.append(_rows(snapshot, picked, ranked, at, k, excluded, min_score, with_thumbnail, with_vector))
     return results
 
 
@@ -260,8 +260,9 @@ def _gathers(positions: np.ndarray | None, rows: int) -> bool:
     return positions is not None and len(positions) <= DENSE_SELECTION * rows
 
 
-def _top(scores: np.ndarray, want: int, snapshot: "Snapshot", positions: np.ndarray | None) -> np.ndarray:
-    """Indices into `scores` of the `want` best, ties at the edge included, best first, ties by id."""
+def _top(scores: np.ndarray, want: int, snapshot: "Snapshot", positions: np.ndarray | None) -> tuple[np.ndarray, list]:
+    """Indices into `scores` of the `want` best, ties at the edge included, best first, ties by id; and
+    their scores as Python floats (the same list whichever way ties were ordered)."""
     if len(scores) > max(want, SORT_WHOLE):  # cut to the want best first (ties at the edge kept)
         edge = np.partition(scores, len(scores) - want)[len(scores) - want]
         best = np.flatnonzero(scores >= edge)
@@ -277,24 +278,31 @@ def _top(scores: np.ndarray, want: int, snapshot: "Snapshot", positions: np.ndar
         where = order if positions is None else positions[order]
         ids = np.asarray(snapshot.meta["id"].take(where).to_pylist(), dtype=str)
         order = order[np.lexsort((ids, -scores[order]))]
-    return order
+    return order, ranked
 
 
-def _rows(snapshot, picked, scores, positions, k, excluded, min_score, with_thumbnail, with_vector) -> list[dict]:
+def _rows(snapshot, picked, ranked, positions, k, excluded, min_score, with_thumbnail, with_vector) -> list[dict]:
     where = picked if positions is None else positions[picked]
-    out, kept_at = [], []
-    for record, score, position in zip(snapshot.rows_at(where), scores[picked].tolist(), where.tolist()):
+    if not excluded:
+        where = where[:k]  # the ties past k were kept only to be ordered by id
+    if not excluded and min_score is None and not (with_thumbnail or with_vector):  # the usual search
+        records = snapshot.rows_at(where)
+        for record, score in zip(records, ranked):
+            record["score"] = score
+        return records
+    out, kept = [], []
+    for at, (record, score) in enumerate(zip(snapshot.rows_at(where), ranked)):
         if excluded and record["id"] in excluded:
             continue
         if min_score is not None and score < min_score:
             break  # best first: the rest score lower still
         record["score"] = score  # last, as on the LanceDB path (the columns below are added before it)
         out.append(record)
-        kept_at.append(position)
+        kept.append(at)
         if len(out) == k:
             break
     if with_thumbnail or with_vector:
-        _with_columns(snapshot, out, np.asarray(kept_at, dtype=np.int64), with_thumbnail, with_vector)
+        _with_columns(snapshot, out, where[kept], with_thumbnail, with_vector)
         for record in out:
             record["score"] = record.pop("score")
     return out
@@ -329,9 +337,14 @@ def checked_queries(library: "ImageLibrary", vectors, k: int) -> np.ndarray:
     queries = queries.reshape(-1, queries.shape[-1]) if queries.ndim else queries.reshape(1, -1)
     if queries.shape[-1] != dim:
         raise LibraryError(f"query vector has {queries.shape[-1]} values, table expects {dim}")
-    squares = np.einsum("ij,ij->i", queries, queries)
-    if all(0 < square < math.inf for square in squares.tolist()):  # NaN fails too: the checks below name it
-        return queries / np.sqrt(squares)[:, None]
+    if len(queries) == 1:  # an interactive search: one dot product and a scalar, ~4 us less than einsum
+        square = float(queries[0] @ queries[0])
+        if 0 < square < math.inf:  # NaN fails too: the checks below name it
+            return queries * np.float32(1 / math.sqrt(square))
+    else:
+        squares = np.einsum("ij,ij->i", queries, queries)
+        if all(0 < square < math.inf for square in squares.tolist()):
+            return queries / np.sqrt(squares)[:, None]
     if not np.isfinite(queries).all():
         raise LibraryError("the query vector contains NaN or infinity: nothing is near it")
     if not queries.any(axis=1).all():

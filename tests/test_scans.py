@@ -100,3 +100,19 @@ def test_the_library_on_the_int8_scan_equals_lancedb_exact_search(tmp_path, monk
             assert [r["id"] for r in mine] == [r["id"] for r in theirs]
             np.testing.assert_allclose([r["score"] for r in mine], [r["score"] for r in theirs], atol=1e-5)
     assert lib.stats()["vector_cache"]["scan"] == "int8+float32"
+
+
+def test_a_failing_int8_scan_leaves_the_exact_float32_scan(monkeypatch, caplog):
+    import logging
+
+    monkeypatch.setattr(scans, "_int8_broken", None)  # put back after the test: the others keep int8
+
+    def broken(self):
+        raise RuntimeError("no LLVM target for this CPU\nthe rest of a long message")
+
+    monkeypatch.setattr(Int8Scan, "_compile", broken)
+    with caplog.at_level(logging.WARNING, logger="store.scans"):
+        assert scans.build_int8(clustered(1500, seed=7)) is None
+    assert "int8 search scan unavailable (no LLVM target for this CPU): the vector cache scans in float32" in caplog.text
+    assert not scans.int8_available() and not scans.uses_int8(1_000_000)
+    assert scans.int8_bytes(1_000_000, DIM) == 0  # the budget no longer counts codes that will not be built

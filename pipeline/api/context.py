@@ -15,6 +15,7 @@ from pipeline.api.keys import ApiKey, KeyRing, load_keys, presented_key
 from pipeline.api.metrics import ApiMetrics
 from pipeline.api.ratelimit import TokenBuckets, retry_after_header
 from pipeline.api.settings import ApiSettings
+from store import scans
 from store.errors import one_line
 
 log = logging.getLogger("pipeline.api")
@@ -71,6 +72,7 @@ class ApiContext:
             self.encoder()
         except ModelUnavailableError as error:
             log.warning("model not loaded: %s (search by text or image answers 503)", one_line(error))
+        scans.warm_up()  # the vector cache's int8 kernels: also the first searches' cost
 
 
 def context_of(request: Request) -> ApiContext:
