@@ -4,9 +4,10 @@
 the bytes to stream) and scores them with NumKong's packed int8 product (exact int32 dot products;
 AVX-512 VNNI, AVX2 or NEON chosen by NumKong from what the CPU reports), then re-scores in float32
 every row that can still be in the top k, so its results equal FloatScan's (same rows, float32
-scores); the steps around the product run compiled (store/int8_kernels.py, Numba). Measured on the 2-core AVX-512 VM (one query, 512-d): 9 us over 1,000 rows against 18-25 for
-a float32 product, and 2.4 ms single-threaded over 100,000 (1.3 ms on two threads, against 1.5 for
-fbgemm's int8 product, which this replaced).
+scores); the steps around the product run compiled (store/int8_kernels.py, Numba). Measured on the
+2-core AVX-512 VM (one query, 512-d): 9 us over 1,000 rows against 18-25 for a float32 product, and
+2.4 ms single-threaded over 100,000 (1.3 ms on two threads, against 1.5 for fbgemm's int8 product,
+which this replaced).
 
 Why no row is missed: all rows share one code step s (the largest value over the rows / 127), the
 query has its own step t, so the approximate score is s t (c_q . c_x), an integer times one constant.
