@@ -116,3 +116,47 @@ def test_a_failing_int8_scan_leaves_the_exact_float32_scan(monkeypatch, caplog):
     assert "int8 search scan unavailable (no LLVM target for this CPU): the vector cache scans in float32" in caplog.text
     assert not scans.int8_available() and not scans.uses_int8(1_000_000)
     assert scans.int8_bytes(1_000_000, DIM) == 0  # the budget no longer counts codes that will not be built
+
+
+
+
+WARM_UP_THEN_SEARCH = """
+import sys
+import numpy as np
+from store import ImageLibrary, int8_kernels, scans
+
+scans.INT8_MIN_ROWS = 1000
+kernels = (int8_kernels.quantise, int8_kernels.rescored)
+assert not any(kernel.signatures for kernel in kernels), "a fresh process: nothing loaded yet"
+scans.warm_up()
+compiled = [len(kernel.signatures) for kernel in kernels]
+assert all(compiled), "warm_up loaded every kernel"
+data = np.random.default_rng(8).normal(size=(1200, 64)).astype(np.float32)
+lib = ImageLibrary(sys.argv[1], "images")
+lib.ensure("test/tiny-model", 64)
+lib.add([{"id": f"{i:064x}", "uri": f"/p/{i}.jpg", "format": "PNG" if i % 4 == 0 else "JPEG",
+          "vector": data[i]} for i in range(len(data))])
+lib.search(data[0], k=3)  # LanceDB; the next search loads the cache and starts the int8 build
+lib.search(data[0], k=3)
+assert lib.vector_cache.current().wait_for_scan().kind == "int8+float32"
+for where in (None, "format = 'JPEG'"):  # every row, and a dense selection (int8, then picked)
+    lib.search_many(data[:2], k=3, where=where)
+    lib.search(data[5], k=2000, where=where)  # more wanted than rows: every row re-scored
+    assert lib.last_search_path == "cache"
+more = [list(kernel.signatures) for kernel in kernels]
+print("compiled nothing more" if [len(s) for s in more] == compiled else f"compiled more: {more}")
+"""
+
+
+def test_warm_up_compiles_every_kernel_variant_a_search_runs(tmp_path):
+    """After `scans.warm_up` (the API's and dashboard's start), a library's own snapshot, its int8
+    build and searches with and without a filter compile nothing more: no search waits for Numba.
+    In a fresh interpreter, so that no earlier test has compiled them already."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    done = subprocess.run([sys.executable, "-c", WARM_UP_THEN_SEARCH, str(tmp_path / "db")],
+                          cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "compiled nothing more", done.stdout
