@@ -40,7 +40,12 @@ def quantise(queries, levels, row_step, row_error, slack):
     return codes, units, bounds
 
 
-@njit(cache=True, nogil=True, fastmath=True)
+# Reordering the float32 sum lets LLVM vectorise it (5-7x faster than in order); no flag that assumes
+# away NaN or infinity.
+_SUM_IN_ANY_ORDER = {"reassoc", "nsz", "contract"}
+
+
+@njit(cache=True, nogil=True, fastmath=_SUM_IN_ANY_ORDER)
 def rescored(approx, at_least, keep, vectors, query):
     """Indices into `approx` of the entries >= `at_least`, and their rows' float32 scores against
     `query`; entry j is row keep[j] of `vectors` (row j where keep is None)."""
