@@ -65,6 +65,7 @@ def int8_bytes(rows: int, dim: int) -> int:
 
 
 _int8_broken: str | None = None  # why the int8 product failed in this process, once it has
+_compiled_for: set = set()  # the kinds of vectors array (writeable or not) Int8Scan._compile has run on
 
 
 def int8_available() -> bool:
@@ -162,11 +163,16 @@ class Int8Scan(FloatScan):
 
     def _compile(self) -> None:
         """Run every kernel once on this scan's own arrays, so Numba compiles (or loads from its cache)
-        the variants searches use here, in the building thread rather than in a search."""
+        the variants searches use here, in the building thread rather than in a search. Once per
+        process and kind of vectors array: the later builds (one per table version) skip the scans."""
+        kind = self.vectors.flags.writeable  # the one property of the arrays that picks another variant
+        if kind in _compiled_for:
+            return
         query = np.array(self.vectors[:1])  # a fresh, writable array, as checked queries are
         for keep, kept in ((None, len(self.vectors)), (np.zeros(2, dtype=np.int64), 2)):
             for want in (1, kept):  # with the partition (a few candidates), and without (every row)
                 list(self.candidates(query, want, keep))
+        _compiled_for.add(kind)
 
     def approximate(self, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """For unit `queries`: the (b, rows) int32 code products, and per query the score one unit of
