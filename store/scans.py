@@ -43,7 +43,7 @@ ROWS_PER_THREAD = 50_000  # handing a part to a sleeping thread costs ~70-90 us 
 _LEVELS = 127  # codes -127..127 (NumKong's int8 product is signed by signed)
 _BUILD_ROWS = 4_096
 _SLACK = 1e-5  # float32 rounding of the re-scored sums, and of the bound's own arithmetic
-_EVERY_CODE = -(2**31)  # below any int32 product: every row is a candidate
+SORT_WHOLE = 256  # up to this many scores, one sort beats a partition, a mask and a smaller sort
 
 
 def _torch():
@@ -111,6 +111,18 @@ def _pool(workers: int) -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="int8-scan")
 
 
+def best_first(scores: np.ndarray, want: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the `want` best `scores` and of every score tied with the want-th, best first, ties
+    by index; and those scores."""
+    if len(scores) > max(want, SORT_WHOLE):  # cut to the want best first (ties at the edge kept)
+        edge = np.partition(scores, len(scores) - want)[len(scores) - want]
+        best = np.flatnonzero(scores >= edge)
+        order = best[np.argsort(-scores[best], kind="stable")]
+    else:
+        order = np.argsort(-scores, kind="stable")
+    return order, scores[order]
+
+
 class FloatScan:
     kind = "float32"
     extra_bytes = 0
@@ -126,9 +138,10 @@ class FloatScan:
         return (_torch().from_numpy(queries) @ self._rows.T).numpy()
 
     def candidates(self, queries: np.ndarray, want: int, keep: np.ndarray | None):
-        """Per query: (indices into the kept rows or None for all, their float32 scores)."""
+        """Per query: the indices into the kept rows (`keep`; None: every row) of the `want` best and of
+        every row tied with the want-th, and their float32 scores, best first, ties by index."""
         for scores in self.exact(queries):
-            yield None, scores if keep is None else scores[keep]
+            yield best_first(scores if keep is None else scores[keep], want)
 
 
 class Int8Scan(FloatScan):
@@ -169,9 +182,8 @@ class Int8Scan(FloatScan):
         if kind in _compiled_for:
             return
         query = np.array(self.vectors[:1])  # a fresh, writable array, as checked queries are
-        for keep, kept in ((None, len(self.vectors)), (np.zeros(2, dtype=np.int64), 2)):
-            for want in (1, kept):  # with the partition (a few candidates), and without (every row)
-                list(self.candidates(query, want, keep))
+        for keep in (None, np.zeros(2, dtype=np.int64)):  # every row, and a selection of them
+            list(self.candidates(query, 1, keep))
         _compiled_for.add(kind)
 
     def approximate(self, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -190,14 +202,9 @@ class Int8Scan(FloatScan):
         return np.concatenate([first] + [np.asarray(f.result()) for f in later], axis=1)
 
     def candidates(self, queries: np.ndarray, want: int, keep: np.ndarray | None):
+        """As FloatScan's, with more rows than the want best (those the bound cannot rule out), all
+        re-scored in float32: the want best and their ties are the float32 scan's."""
         products, _, bounds = self.approximate(queries)
+        best = self._kernels.best_rescored
         for query, approx, bound in zip(queries, products, bounds.tolist()):
-            if keep is not None:
-                approx = approx[keep]
-            if len(approx) <= want:
-                yield None, self._kernels.rescored(approx, _EVERY_CODE, keep, self.vectors, query)[1]
-                continue
-            # The want best approximate scores are each within `bound` of a real row's score, so the true
-            # want-th best is >= edge - bound, and a row that reaches it has approx >= edge - 2 bound.
-            edge = int(np.partition(approx, len(approx) - want)[len(approx) - want])
-            yield self._kernels.rescored(approx, math.floor(edge - 2 * bound), keep, self.vectors, query)
+            yield best(approx, keep, want, bound, self.vectors, query)

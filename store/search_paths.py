@@ -42,7 +42,6 @@ IVF_SECONDS_PER_QUERY = 4e-3
 SCORE_BLOCK_BYTES = 64 << 20  # queries x rows scores held at once
 DENSE_SELECTION = 0.5  # above this share of rows, score them all and pick, rather than gather
 MAX_K = 1_000_000  # LanceDB takes k as a 64-bit count; far above any useful result list
-SORT_WHOLE = 256  # up to this many candidate scores, one sort beats a partition, a mask and a smaller sort
 
 
 def product_seconds(rows: int, dim: int, queries: int, int8: bool = False) -> float:
@@ -248,10 +247,10 @@ def product_search(snapshot: "Snapshot", queries: np.ndarray, k: int, positions:
     results = []
     for start in range(0, len(queries), block):
         for found, scores in scan.candidates(queries[start:start + block], want, keep):
-            # `found` indexes the selected rows (None: all of them); `at` maps scores to snapshot rows.
-            at = found if positions is None else (positions if found is None else positions[found])
-            picked, ranked = _top(scores, want, snapshot, at)
-            results.append(_rows(snapshot, picked, ranked, at, k, excluded, min_score, with_thumbnail, with_vector))
+            # `found` indexes the selected rows; `positions` maps them to snapshot rows.
+            at = found if positions is None else positions[found]
+            results.append(_rows(snapshot, *_top(at, scores, want, snapshot), k, excluded, min_score,
+                                 with_thumbnail, with_vector))
     return results
 
 
@@ -260,29 +259,21 @@ def _gathers(positions: np.ndarray | None, rows: int) -> bool:
     return positions is not None and len(positions) <= DENSE_SELECTION * rows
 
 
-def _top(scores: np.ndarray, want: int, snapshot: "Snapshot", positions: np.ndarray | None) -> tuple[np.ndarray, list]:
-    """Indices into `scores` of the `want` best, ties at the edge included, best first, ties by id; and
-    their scores as Python floats (the same list whichever way ties were ordered)."""
-    if len(scores) > max(want, SORT_WHOLE):  # cut to the want best first (ties at the edge kept)
-        edge = np.partition(scores, len(scores) - want)[len(scores) - want]
-        best = np.flatnonzero(scores >= edge)
-        order = best[np.argsort(-scores[best], kind="stable")]
-    else:  # a few scores (the int8 scan's re-scored candidates): sorting them all is fewer calls
-        order = np.argsort(-scores, kind="stable")
-    ranked = scores[order].tolist()  # compared in Python, cheaper than more numpy calls
+def _top(at: np.ndarray, scores: np.ndarray, want: int, snapshot: "Snapshot") -> tuple[np.ndarray, list]:
+    """Of a scan's candidates (snapshot rows `at`, their scores best first, ties by row), the `want`
+    best, ties at the edge included, ties ordered by id; and their scores as Python floats."""
+    ranked = scores.tolist()  # compared in Python, cheaper than more numpy calls
     cut = min(want, len(ranked))
     while cut < len(ranked) and ranked[cut] == ranked[cut - 1]:
         cut += 1  # ties at the edge stay: the id order below decides which of them are kept
-    order, ranked = order[:cut], ranked[:cut]
+    at, ranked = at[:cut], ranked[:cut]
     if any(a == b for a, b in zip(ranked, ranked[1:])):  # equal scores: order those by id
-        where = order if positions is None else positions[order]
-        ids = np.asarray(snapshot.meta["id"].take(where).to_pylist(), dtype=str)
-        order = order[np.lexsort((ids, -scores[order]))]
-    return order, ranked
+        ids = np.asarray(snapshot.meta["id"].take(at).to_pylist(), dtype=str)
+        at = at[np.lexsort((ids, -scores[:cut]))]
+    return at, ranked
 
 
-def _rows(snapshot, picked, ranked, positions, k, excluded, min_score, with_thumbnail, with_vector) -> list[dict]:
-    where = picked if positions is None else positions[picked]
+def _rows(snapshot, where, ranked, k, excluded, min_score, with_thumbnail, with_vector) -> list[dict]:
     if not excluded:
         where = where[:k]  # the ties past k were kept only to be ordered by id
     if not excluded and min_score is None and not (with_thumbnail or with_vector):  # the usual search

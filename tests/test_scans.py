@@ -28,11 +28,11 @@ def unit(v):
     return (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
 
 
-def top(found, scores, want):
-    """Rows (ids = positions) of the `want` best, ties by position, and their scores."""
-    rows = np.arange(len(scores)) if found is None else found
-    order = np.lexsort((rows, -scores))[:want]
-    return rows[order], scores[order]
+def assert_best_first(found, scores):
+    """Scores from best to worst, equal scores in row order."""
+    assert np.all(scores[:-1] >= scores[1:])
+    ties = scores[:-1] == scores[1:]
+    assert np.all(found[:-1][ties] < found[1:][ties])
 
 
 def test_the_error_bound_holds_for_every_row():
@@ -55,28 +55,33 @@ def test_int8_candidates_give_the_float32_top_k(want, threads, monkeypatch):
                               unit(rng.normal(size=(10, DIM))), data[:3]])  # near rows, anywhere, duplicates
     keep = np.flatnonzero(np.arange(4000) % 3 != 0)  # a dense selection: scored whole, then picked
     for selection in (None, keep):
+        rows = np.arange(4000) if selection is None else selection
+        every = (queries @ data[rows].T).astype(np.float32)  # every kept row's score, numpy's float32 sums
         floats = list(FloatScan(data).candidates(queries, want, selection))
         scan = Int8Scan(data, threads=threads)
         assert len(scan.bounds) == threads + 1
         int8s = list(scan.candidates(queries, want, selection))
-        for (f_found, f_scores), (i_found, i_scores) in zip(floats, int8s):
-            f_rows, f_best = top(f_found, f_scores, want)
-            i_rows, i_best = top(i_found, i_scores, want)
-            assert i_found is not None and len(i_found) < len(f_scores)  # it re-scored only a few rows
-            np.testing.assert_allclose(i_best, f_best, atol=1e-6)
+        for scores, (f_found, f_scores), (i_found, i_scores) in zip(every, floats, int8s):
+            for found, best in ((f_found, f_scores), (i_found, i_scores)):
+                assert_best_first(found, best)
+                np.testing.assert_allclose(best, scores[found], atol=1e-6)  # each row's own float32 score
+            edge = np.sort(scores)[-want]
+            assert len(f_found) == np.sum(f_scores >= f_scores[want - 1]) >= want  # the want best and their ties
+            assert len(i_found) < len(rows)  # int8 re-scored only the rows the bound could not rule out
+            np.testing.assert_allclose(i_scores[:want], f_scores[:want], atol=1e-6)
             # Rank by rank the same row, except where two rows' scores differ only in float32
-            # rounding (the two scans sum in different orders): there the float scan's score of the
-            # row int8 chose must equal the float scan's own score at that rank.
-            assert f_found is None  # the float scan scores every kept row
-            np.testing.assert_allclose(f_scores[i_rows], f_best, atol=1e-6)
-            assert np.mean(i_rows == f_rows) > 0.9
+            # rounding (the scans sum in different orders): both chose rows scoring the want-th best.
+            assert set(np.flatnonzero(scores > edge + 1e-6)) <= set(i_found[:want]) & set(f_found[:want])
+            assert np.mean(i_found[:want] == f_found[:want]) > 0.9
 
 
 def test_fewer_rows_than_wanted_returns_them_all():
     data = clustered(30, seed=4)
-    found, scores = next(Int8Scan(data).candidates(data[:1], 50, None))
-    assert found is None and len(scores) == 30
-    np.testing.assert_allclose(scores, data @ data[0], atol=1e-6)
+    for scan in (FloatScan(data), Int8Scan(data)):
+        found, scores = next(scan.candidates(data[:1], 50, None))
+        assert sorted(found) == list(range(30))
+        assert_best_first(found, scores)
+        np.testing.assert_allclose(scores, (data @ data[0])[found], atol=1e-6)
 
 
 def test_the_library_on_the_int8_scan_equals_lancedb_exact_search(tmp_path, monkeypatch):
@@ -126,7 +131,7 @@ import numpy as np
 from store import ImageLibrary, int8_kernels, scans
 
 scans.INT8_MIN_ROWS = 1000
-kernels = (int8_kernels.quantise, int8_kernels.rescored)
+kernels = (int8_kernels.quantise, int8_kernels.best_rescored)
 assert not any(kernel.signatures for kernel in kernels), "a fresh process: nothing loaded yet"
 scans.warm_up()
 compiled = [len(kernel.signatures) for kernel in kernels]
