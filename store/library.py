@@ -324,7 +324,9 @@ class ImageLibrary:
     ) -> list[dict]:
         """Nearest images by cosine similarity (`score`, higher is closer), filtered before search.
         The path (vector cache, LanceDB index or exact scan) is chosen per call: store/search_paths.py."""
-        query = np.asarray(vector, dtype=np.float32).reshape(1, -1)
+        query = np.asarray(vector, dtype=np.float32)
+        if query.ndim != 1:  # (1, dim) and the like: one vector whatever its shape
+            query = query.reshape(1, -1)
         return self.search_many(query, k, where, min_score, with_thumbnail, with_vector, exclude_ids)[0]
 
     def search_many(
