@@ -223,6 +223,10 @@ def test_metrics_count_requests_per_endpoint_and_report_rows(api):
     assert "imagesearch_query_encode_seconds_count" in text and "imagesearch_vector_index 0.0" in text
     rows = next(line for line in text.splitlines() if line.startswith("imagesearch_rows "))
     assert float(rows.split()[1]) >= PHOTOS
+    # What start-up made is out of the collector's sight; full collections are counted.
+    frozen = next(line for line in text.splitlines() if line.startswith("imagesearch_gc_frozen_objects "))
+    assert float(frozen.split()[1]) > 10_000
+    assert 'python_gc_collections_total{generation="2"}' in text
 
 
 def test_cors_is_off_unless_origins_are_configured(api, keyed):

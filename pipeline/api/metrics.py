@@ -6,9 +6,10 @@ collide. The request middleware is plain ASGI: it adds no task or copy per reque
 
 from __future__ import annotations
 
+import gc
 import time
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, GCCollector, Histogram, generate_latest
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
@@ -27,6 +28,10 @@ class ApiMetrics:
                              registry=self.registry)
         self.model_loaded = Gauge("imagesearch_model_loaded", "1 when the model's weights are loaded",
                                   registry=self.registry)
+        GCCollector(registry=self.registry)  # python_gc_collections_total per generation: full ones pause
+        frozen = Gauge("imagesearch_gc_frozen_objects", "objects kept out of garbage collection since start-up",
+                       registry=self.registry)
+        frozen.set_function(gc.get_freeze_count)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
