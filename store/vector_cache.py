@@ -68,8 +68,11 @@ class Snapshot:
     _float_scan: object = field(default=None, repr=False)
     _int8_scan: object = field(default=None, repr=False)
     _int8_builder: threading.Thread | None = field(default=None, repr=False)
+    _list_columns: tuple = field(default=(), repr=False)  # the records' list values (tags)
 
     def __post_init__(self):
+        self._list_columns = tuple(f.name for f in self.meta.schema
+                                   if pa.types.is_list(f.type) or pa.types.is_large_list(f.type))
         if self.vectors is not None:
             self._float_scan = scans.FloatScan(self.vectors)
         if len(self.row_ids) and np.any(self.row_ids[1:] < self.row_ids[:-1]):
@@ -119,10 +122,15 @@ class Snapshot:
                    + self.records_bytes)
 
     def rows_at(self, positions: np.ndarray) -> list[dict]:
-        """The metadata of these rows as fresh dicts (callers add to them)."""
-        if self.records is not None:
-            return [self.records[p].copy() for p in positions.tolist()]
-        return self.meta.take(positions).to_pylist()
+        """The metadata of these rows as fresh dicts (callers add to them and may change them)."""
+        if self.records is None:
+            return self.meta.take(positions).to_pylist()
+        rows = [self.records[p].copy() for p in positions.tolist()]
+        for column in self._list_columns:  # a list is the caller's too: changing it must not change the cache
+            for row in rows:
+                if row[column] is not None:
+                    row[column] = row[column].copy()
+        return rows
 
     def select(self, where: str) -> np.ndarray:
         """Positions (sorted) of the rows `where` selects, asked of LanceDB at this version."""

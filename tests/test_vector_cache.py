@@ -113,6 +113,19 @@ def test_ties_are_broken_by_id_the_same_way_every_time(tmp_path):
     assert [r["id"] for r in lib.search(same[0], k=7)] == [r["id"] for r in first]
 
 
+def test_changing_a_result_leaves_the_cache_as_it_was(db):
+    """Results are the caller's: editing one (its tags list too) changes no later search's rows."""
+    lib = cached(db)
+    query = vectors(1, seed=5)[0]
+    first = lib.search(query, k=3)
+    assert lib.last_search_path == "cache"
+    before = [dict(r, tags=list(r["tags"])) for r in first]
+    for r in first:
+        r["tags"].append("edited by the caller")
+        r["uri"] = "changed"
+    assert lib.search(query, k=3) == before
+
+
 def test_search_many_answers_each_query_like_search(db):
     fast = cached(db)
     queries = vectors(5, seed=11)
