@@ -68,7 +68,7 @@ class Snapshot:
     _float_scan: object = field(default=None, repr=False)
     _int8_scan: object = field(default=None, repr=False)
     _int8_builder: threading.Thread | None = field(default=None, repr=False)
-    _list_columns: tuple = field(default=(), repr=False)  # the records' list values (tags)
+    _list_columns: tuple = field(init=False, repr=False)  # the list-typed columns (tags): copied per result
 
     def __post_init__(self):
         self._list_columns = tuple(f.name for f in self.meta.schema

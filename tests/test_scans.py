@@ -123,8 +123,6 @@ def test_a_failing_int8_scan_leaves_the_exact_float32_scan(monkeypatch, caplog):
     assert scans.int8_bytes(1_000_000, DIM) == 0  # the budget no longer counts codes that will not be built
 
 
-
-
 WARM_UP_THEN_SEARCH = """
 import sys
 import numpy as np
